@@ -1,0 +1,5 @@
+"""``python -m c2tracker`` runs the command-line interface."""
+
+from c2tracker.cli import main
+
+main()

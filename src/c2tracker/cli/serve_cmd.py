@@ -1,0 +1,9 @@
+"""`c2tracker serve` commands."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Adds this module's commands to the main app."""
