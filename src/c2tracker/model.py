@@ -210,3 +210,81 @@ class RunRecorder(Protocol):
     def last_result_count(self, rule_id: str, engine: Engine, query: str) -> int | None:
         """Results the same query found in its last successful run, or None if never run."""
         ...
+
+
+@dataclass(slots=True)
+class Sighting:
+    """One stored observation, as ``lookup`` and the API show it."""
+
+    ip: str
+    port: int | None
+    transport: str
+    rule_id: str
+    engine: str
+    query: str
+    run_id: int
+    seen_at: datetime
+    """The record's own timestamp, or the run's time when the record had none."""
+    evidence: dict[str, Any]
+    hostnames: tuple[str, ...] = ()
+    asn: str | None = None
+    org: str | None = None
+    country: str | None = None
+
+
+@dataclass(slots=True)
+class IpHistory:
+    """Everything known about one IP: its indicators (one per family) and every sighting."""
+
+    ip: str
+    indicators: list[Indicator]
+    sightings: list[Sighting]
+    allowlisted: str | None = None
+    """The allowlist entry's reason when the IP is allowlisted."""
+
+
+@dataclass(slots=True)
+class QueryRunInfo:
+    """One query's outcome in one run."""
+
+    run_id: int
+    rule_id: str
+    engine: str
+    query: str
+    outcome: QueryOutcome
+    reason: str | None
+    pages: int
+    credits: int
+    results: int
+    duration_s: float | None
+
+
+@dataclass(slots=True)
+class RunInfo:
+    """One collect run."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    """``running``, ``ok``, ``partial`` (some queries failed) or ``failed``."""
+    sources: tuple[str, ...]
+    observations: int
+    queries_ok: int
+    queries_failed: int
+    queries_skipped: int
+    credits: dict[str, int]
+
+
+@dataclass(slots=True)
+class RuleStat:
+    """How one rule did in one run compared with the run before (for the quality report)."""
+
+    run_id: int
+    rule_id: str
+    hits: int
+    new: int
+    kept: int
+    dropped: int
+    overlap: dict[str, int]
+    """Other rule id → IPs this rule shares with it in this run."""
