@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
+from pathlib import Path
 
 import mmh3
 import pytest
 
 from c2tracker.matching import fingerprints as fp
 
-# A real 2020 Cloudflare banner (shodan.md §3, [obs]): ``data`` and ``http.html`` with the
-# hashes Shodan stored for them.
-CLOUDFLARE_DATA = (
-    "HTTP/1.1 403 Forbidden\r\nServer: cloudflare\r\nDate: Tue, 29 Sep 2020 12:44:48 GMT\r\n"
-    "Content-Type: text/html\r\nContent-Length: 553\r\nConnection: keep-alive\r\n"
-    "CF-RAY: 5da5cc3358641e89-AMS\r\ncf-request-id: 057b7df41300001e8997975200000001\r\n\r\n"
-)
-CLOUDFLARE_HTML = (
-    "<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n"
-    "<center><h1>403 Forbidden</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
-    "</body>\r\n</html>\r\n"
-    + "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n"
-    * 6
+# A real 2020 Cloudflare banner with the hashes Shodan stored (shodan.md §3, [obs]).
+CLOUDFLARE = json.loads(
+    (Path(__file__).parent / "data" / "cloudflare-2020-banner.json").read_text()
 )
 
 NGINX_HEADERS = [
@@ -61,12 +53,12 @@ def _data(status: str, names: list[str]) -> str:
 def test_banner_hash_vectors() -> None:
     assert fp.banner_hash("SOMETHING") == -82460412
     assert fp.banner_hash("") == 0
-    assert fp.banner_hash(CLOUDFLARE_DATA) == 2101142609
+    assert fp.banner_hash(CLOUDFLARE["data"]) == CLOUDFLARE["hash"] == 2101142609
 
 
 def test_html_hash_of_real_cloudflare_page() -> None:
-    assert len(CLOUDFLARE_HTML.encode()) == 553  # the banner's Content-Length
-    assert fp.html_hash(CLOUDFLARE_HTML) == 1471629837
+    assert len(CLOUDFLARE["html"].encode()) == 553  # the banner's Content-Length
+    assert fp.html_hash(CLOUDFLARE["html"]) == CLOUDFLARE["html_hash"] == 1471629837
 
 
 @pytest.mark.parametrize(
