@@ -306,7 +306,10 @@ def test_bad_parts_raise_record_error(kwargs: dict[str, object], message: str) -
 
 
 def test_non_utf8_headers_and_body_never_fail() -> None:
-    raw = b"HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nContent-Type: text/html\r\n\r\n\xff\xfe<title>x\xff</title>"
+    raw = (
+        b"HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nContent-Type: text/html\r\n\r\n"
+        b"\xff\xfe<title>x\xff</title>"
+    )
     banner = banner_from_http_response(raw, ip="198.51.100.1", port=80)
     assert "X-Name: café" in banner["data"]  # latin-1 fallback for the header block
     assert banner["http"]["title"] == "x\ufffd"  # undecodable body bytes replaced
