@@ -1,0 +1,220 @@
+"""The Shodan source: free counts, paged searches, the credit balance, Shodan's error texts.
+
+Why a thin client on httpx and not the official ``shodan`` library: the library sets no HTTP
+timeout, so a hung server blocks a run forever (shodan.md §1.7, PR #151); its
+``search_cursor`` fetches page 1 outside any retry and retries later pages on *any* error,
+invalid key and exhausted credits included (§1.6); and it turns every HTML error page into
+``Unable to parse JSON response`` (§1.8), which hides the difference between an invalid key and
+an overloaded proxy. Our client (:mod:`.http`) bounds every wait, retries only what is worth
+retrying, page 1 included, and maps the texts of §1.8 onto :mod:`c2tracker.errors`.
+
+Credits (§1.5): a page costs one query credit when the query uses a filter or the page is 2 or
+later; ``/shodan/host/count`` and ``/api-info`` are free. The key travels as the ``key`` query
+parameter (§1.1) and never appears in a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from c2tracker.errors import (
+    AuthError,
+    CreditsExhausted,
+    PlanError,
+    QueryRejected,
+    QuerySyntaxError,
+    SourceError,
+    TransientError,
+)
+from c2tracker.model import Engine
+from c2tracker.querylang import parse_query
+from c2tracker.querylang.ast import Field, Nested
+from c2tracker.sources.base import Page, PlannedQuery, observation_from_shodan, pages_for
+from c2tracker.sources.http import (
+    ApiClient,
+    RetryPolicy,
+    describe_body,
+    parse_json,
+    retry_after_seconds,
+    transient_status,
+)
+
+log = logging.getLogger(__name__)
+
+ENGINE = "shodan"
+
+#: The search backend answers this when a query times out *or* does not parse (§1.8); the two
+#: cannot be told apart. Decision: retry it once (a timeout may pass), then report it as a
+#: rejected query with Shodan's own text.
+AMBIGUOUS_REJECTION_RETRIES = 1
+
+
+class _AmbiguousRejection(QueryRejected):
+    """ "timed out or your query was invalid": retried once before it counts as rejected."""
+
+
+def classify(response: httpx.Response) -> Any:
+    """Reads a Shodan response; raises the matching source error (shodan.md §1.8)."""
+    status = response.status_code
+    body = parse_json(response)
+    message = body.get("error") if isinstance(body, dict) else None
+
+    # An invalid key gets an HTML 401 page; exhausted credits a JSON 401 (§1.8 table).
+    if status == 401 and not isinstance(message, str):
+        raise AuthError("Shodan refused the API key (HTTP 401)", engine=ENGINE, status=status)
+    if status == 403:
+        raise AuthError("Shodan denied access (HTTP 403)", engine=ENGINE, status=status)
+    if isinstance(message, str):
+        raise _error_for_message(message, status, response)
+    if transient_status(status):
+        raise TransientError(
+            f"HTTP {status} with {describe_body(response)}",
+            engine=ENGINE,
+            status=status,
+            retry_after=retry_after_seconds(response),
+        )
+    if status >= 400:
+        raise SourceError(f"HTTP {status} with {describe_body(response)}", engine=ENGINE)
+    if not isinstance(body, dict) or not isinstance(body.get("total"), int):
+        # A truncated or garbled body on a 200: worth another try.
+        raise TransientError(
+            f"malformed response body ({describe_body(response)})", engine=ENGINE, status=status
+        )
+    return body
+
+
+def _error_for_message(message: str, status: int, response: httpx.Response) -> SourceError:
+    lowered = message.lower()
+    if "insufficient query credits" in lowered:
+        return CreditsExhausted(f"Shodan: {message}", engine=ENGINE, status=status)
+    if "upgrade your api plan" in lowered:
+        return PlanError(f"Shodan: {message}", engine=ENGINE, status=status)
+    if "rate limit" in lowered:
+        return TransientError(
+            f"rate limited: {message}",
+            engine=ENGINE,
+            status=status,
+            retry_after=retry_after_seconds(response),
+        )
+    if "timed out or your query was invalid" in lowered:
+        return _AmbiguousRejection(message, engine=ENGINE, status=status)
+    if "invalid" in lowered or "timed out" in lowered or status in (400, 422):
+        return QueryRejected(message, engine=ENGINE, status=status)
+    if status == 401:
+        return AuthError(f"Shodan: {message}", engine=ENGINE, status=status)
+    if transient_status(status):
+        return TransientError(f"HTTP {status}: {message}", engine=ENGINE, status=status)
+    return SourceError(f"Shodan: {message}", engine=ENGINE, status=status)
+
+
+def uses_filter(query: str) -> bool:
+    """True when the query has a filter, which makes even page 1 cost a credit (§1.5).
+
+    A query that does not parse is assumed to use one: over-estimating a cost is safe.
+    """
+    try:
+        parsed = parse_query(Engine.SHODAN, query)
+    except QuerySyntaxError:
+        return True
+    return any(isinstance(node, Field | Nested) for node in parsed.iter_nodes())
+
+
+class ShodanSource:
+    """A Shodan account, searched through the REST API."""
+
+    engine = Engine.SHODAN
+    name = "shodan"
+    has_free_count = True
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = "https://api.shodan.io",
+        *,
+        rate: float = 1.0,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self._key = api_key
+        self._api = ApiClient(
+            ENGINE,
+            base_url,
+            rate=rate,
+            policy=policy,
+            loggable_params=("query", "page"),
+        )
+
+    @property
+    def requests(self) -> int:
+        return self._api.requests
+
+    def close(self) -> None:
+        self._api.close()
+
+    def count(self, query: str) -> int:
+        body = self._get("/shodan/host/count", {"query": query}, what="count")
+        return int(body["total"])
+
+    def balance(self) -> int | None:
+        body = self._api.call("GET", "/api-info", _classify_info, params={"key": self._key})
+        credits = body.get("query_credits")
+        return credits if isinstance(credits, int) else None
+
+    def page_credits(self, query: str, page: int) -> int:
+        return 1 if page >= 2 or uses_filter(query) else 0
+
+    def fetch_page(self, planned: PlannedQuery, page: int, token: str | None = None) -> Page:
+        body = self._get(
+            "/shodan/host/search",
+            {"query": planned.query, "page": page, "minify": "true"},
+            what=f"page {page}",
+        )
+
+        matches = body.get("matches")
+        matches = matches if isinstance(matches, list) else []
+        observations = []
+        dropped = []
+        for banner in matches:
+            observation = (
+                observation_from_shodan(banner, planned) if isinstance(banner, dict) else None
+            )
+            if observation is None:
+                dropped.append("banner without a usable ip_str, ipv6 or ip")
+            else:
+                observations.append(observation)
+        return Page(
+            number=page,
+            observations=observations,
+            total=int(body["total"]),
+            next_token=None,
+            credits=self.page_credits(planned.query, page),
+            hits=len(matches),
+            dropped=dropped,
+        )
+
+    def is_last_page(self, page: Page) -> bool:
+        # Read up to the page count that ``total`` implies; a short or empty page before then
+        # is passed over, as shodan-python 1.30.1 fixed for partial results (§1.6).
+        return page.number >= pages_for(page.total or 0)
+
+    def _get(self, path: str, params: dict[str, Any], *, what: str) -> Any:
+        attempts = 0
+        while True:
+            try:
+                return self._api.call(
+                    "GET", path, classify, params={**params, "key": self._key}, what=what
+                )
+            except _AmbiguousRejection as error:
+                if attempts >= AMBIGUOUS_REJECTION_RETRIES:
+                    raise QueryRejected(error.message, engine=ENGINE, status=error.status) from None
+                attempts += 1
+                log.debug("shodan: %s; retrying once", error.message)
+
+
+def _classify_info(response: httpx.Response) -> Any:
+    body = parse_json(response)
+    if response.status_code == 200 and isinstance(body, dict) and "error" not in body:
+        return body
+    return classify(response)
