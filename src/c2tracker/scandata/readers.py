@@ -1,0 +1,517 @@
+"""Read scan records from files: Shodan and Censys exports, JSON Lines, gzip, directories, stdin.
+
+:func:`iter_records` yields one :class:`ScanRecord` per banner or host, whatever wraps it:
+
+- JSON Lines (``.jsonl``, ``.ndjson``, ``.json``), plain or gzip — detected by the gzip magic
+  bytes, not the name — including concatenated gzip members as ``shodan host -S`` and
+  ``shodan stream --datadir`` append them (shodan.md §5);
+- a Shodan search response ``{"matches": […]}`` and a host lookup ``{"data": […]}`` (host fields
+  such as ``ip_str``, ``org``, ``asn``, ``hostnames`` and the flattened location are copied into
+  each banner that lacks them, shodan.md §1.3);
+- Censys exports: a JSON array of hosts, a Platform search response
+  ``{"result": {"hits": [{"host_v1": {"resource": …}}]}}``, a Platform host lookup
+  ``{"result": {"resource": …}}`` (or a list of them), a legacy search page
+  ``{"result": {"hits": […]}}`` and a legacy host view ``{"result": {host}}`` (censys.md §2.4,
+  §2.5, §1.3);
+- directories (recursively, sorted; ``*.json``, ``*.jsonl``, ``*.ndjson``, ``*.gz``) and ``-``
+  for standard input.
+
+Memory: JSON Lines are streamed line by line, so memory does not grow with the file. A file
+whose first line is not a JSON value on its own (a pretty-printed document) is read and parsed
+whole — convert big exports to JSON Lines. Records inside such a document are numbered by
+:attr:`ScanRecord.item`; their ``line`` is the line the document starts on.
+
+Bad input never raises and never stops a file early: undecodable bytes are replaced (and
+reported), lines that are not JSON objects, JSON nested too deep for ``orjson`` and unreadable
+files are counted in :class:`ReadStats` with ``path:line`` and skipped. A truncated gzip file
+yields every line that decoded, then counts one error at the line where it broke.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import os
+import sys
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, cast
+
+import orjson
+
+from c2tracker.matching.evaluator import detect_engine
+from c2tracker.querylang.ast import Engine
+
+__all__ = [
+    "MAX_KEPT_ERRORS",
+    "SCAN_SUFFIXES",
+    "ReadProblem",
+    "ReadStats",
+    "ScanRecord",
+    "iter_records",
+]
+
+log = logging.getLogger(__name__)
+
+SCAN_SUFFIXES = (".json", ".jsonl", ".ndjson", ".gz")
+"""File names a directory walk picks up."""
+
+MAX_KEPT_ERRORS = 1000
+"""Problems kept with their messages; beyond this they are only counted."""
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_SHODAN_HOST_FIELDS = ("ip", "ip_str", "ipv6", "org", "isp", "asn", "os", "hostnames", "domains")
+_SHODAN_LOCATION_FIELDS = (
+    "city",
+    "region_code",
+    "country_code",
+    "country_code3",
+    "country_name",
+    "postal_code",
+    "area_code",
+    "dma_code",
+    "latitude",
+    "longitude",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRecord:
+    """One banner (Shodan) or host (Censys) read from a file.
+
+    ``line`` is the 1-based line the record's JSON starts on; ``item`` is the 1-based position
+    inside a wrapper (a search response, host lookup or array), None for a bare record.
+    """
+
+    path: str
+    line: int
+    engine: Engine | None
+    data: dict[str, Any]
+    item: int | None = None
+
+    @property
+    def where(self) -> str:
+        place = f"{self.path}:{self.line}"
+        return place if self.item is None else f"{place}: item {self.item}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadProblem:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """What one or more :func:`iter_records` passes read, skipped and found wrong."""
+
+    files: int = 0
+    records: int = 0
+    """Records yielded."""
+    skipped: int = 0
+    """Lines or items not yielded because they were bad or not hosts/banners."""
+    error_count: int = 0
+    """Every problem, including those beyond :data:`MAX_KEPT_ERRORS`."""
+    errors: list[ReadProblem] = field(default_factory=list)
+    """The first :data:`MAX_KEPT_ERRORS` problems."""
+    max_kept: int = MAX_KEPT_ERRORS
+
+    def add_error(self, path: str, line: int, message: str, *, skipped: bool = True) -> None:
+        """Counts a problem; ``skipped=False`` when the record was still yielded (repaired)."""
+        self.error_count += 1
+        if skipped:
+            self.skipped += 1
+        if len(self.errors) < self.max_kept:
+            self.errors.append(ReadProblem(path, line, message))
+        log.debug("%s:%d: %s", path, line, message)
+
+    def merge(self, other: ReadStats) -> None:
+        """Adds the counts and kept problems of ``other`` (files are not added)."""
+        self.records += other.records
+        self.skipped += other.skipped
+        self.error_count += other.error_count
+        room = self.max_kept - len(self.errors)
+        self.errors.extend(other.errors[: max(room, 0)])
+
+    def summary(self) -> str:
+        """One line for humans, then the kept problems, one a line."""
+        head = (
+            f"{self.records} record(s) read from {self.files} file(s), "
+            f"{self.skipped} skipped, {self.error_count} problem(s)"
+        )
+        lines = [head, *(f"  {problem}" for problem in self.errors)]
+        hidden = self.error_count - len(self.errors)
+        if hidden > 0:
+            lines.append(f"  … and {hidden} more problem(s) not shown")
+        return "\n".join(lines)
+
+
+def iter_records(paths: Iterable[str | Path], stats: ReadStats) -> Iterator[ScanRecord]:
+    """Every record in ``paths`` (files, directories, ``-`` for stdin), in order.
+
+    Yields:
+        ScanRecord: one per banner or host; problems go to ``stats`` and never raise.
+    """
+    for path in paths:
+        for name, opener in _expand(str(path), stats):
+            stats.files += 1
+            yield from _read_one(name, opener, stats)
+
+
+Opener = Callable[[], IO[bytes]]
+
+
+def _expand(path: str, stats: ReadStats) -> Iterator[tuple[str, Opener]]:
+    if path == "-":
+        yield "<stdin>", lambda: sys.stdin.buffer
+        return
+
+    target = Path(path)
+    if target.is_dir():
+        found = sorted(
+            p for p in target.rglob("*") if p.is_file() and p.name.lower().endswith(SCAN_SUFFIXES)
+        )
+        if not found:
+            stats.add_error(path, 0, "directory holds no .json, .jsonl, .ndjson or .gz files")
+        for item in found:
+            yield str(item), _file_opener(item)
+        return
+
+    if not target.exists():
+        stats.add_error(path, 0, "no such file or directory")
+        return
+    yield path, _file_opener(target)
+
+
+def _file_opener(path: Path) -> Opener:
+    return lambda: path.open("rb")
+
+
+def _read_one(name: str, opener: Opener, stats: ReadStats) -> Iterator[ScanRecord]:
+    try:
+        raw = opener()
+    except OSError as error:
+        stats.add_error(name, 0, f"cannot open: {error.strerror or error}")
+        return
+
+    try:
+        stream = _maybe_gunzip(raw)
+        yield from _read_stream(name, stream, stats)
+    finally:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+
+
+def _maybe_gunzip(raw: IO[bytes]) -> IO[bytes]:
+    """``raw`` itself, or a gzip reader over it when it starts with the gzip magic bytes."""
+    if isinstance(raw, io.BufferedReader):
+        buffered = raw
+    else:
+        buffered = io.BufferedReader(cast(io.RawIOBase, raw))
+    if buffered.peek(2)[:2] == _GZIP_MAGIC:
+        return cast(IO[bytes], gzip.GzipFile(fileobj=buffered, mode="rb"))
+    return buffered
+
+
+class _LineSource:
+    """Lines of a binary stream with their numbers; remembers a read failure instead of raising.
+
+    A truncated or corrupt gzip member raises in the middle of reading; what was decoded before
+    is still handed out, then :attr:`failure` says why reading stopped.
+    """
+
+    def __init__(self, stream: IO[bytes], first: list[bytes] | None = None) -> None:
+        self._stream = stream
+        self._pending = first or []
+        self.number = 0
+        self.failure: str | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._pending:
+            self.number += 1
+            return self._pending.pop(0)
+        if self.failure is not None:
+            raise StopIteration
+        try:
+            line = self._stream.readline()
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
+            self.failure = _describe_read_error(error)
+            raise StopIteration from None
+        if not line:
+            raise StopIteration
+        self.number += 1
+        return line
+
+
+def _describe_read_error(error: BaseException) -> str:
+    if isinstance(error, EOFError):
+        return "file ends in the middle of a gzip stream (truncated download?); rest not read"
+    return f"cannot read further ({type(error).__name__}: {error}); rest not read"
+
+
+def _read_stream(name: str, stream: IO[bytes], stats: ReadStats) -> Iterator[ScanRecord]:
+    lines = _LineSource(stream)
+    first = _first_content_line(lines)
+    if first is None:
+        _report_failure(name, lines, stats)
+        return
+
+    first_number, first_line = first
+    if _is_document_start(first_line):
+        yield from _read_document(name, first_number, first_line, lines, stats)
+        return
+
+    yield from _records_from_line(name, first_number, first_line, stats)
+    for line in lines:
+        yield from _records_from_line(name, lines.number, line, stats)
+    _report_failure(name, lines, stats)
+
+
+def _first_content_line(lines: _LineSource) -> tuple[int, bytes] | None:
+    for line in lines:
+        if line.strip():
+            return lines.number, line
+    return None
+
+
+def _is_document_start(line: bytes) -> bool:
+    """True when the first line does not hold a JSON value on its own: a multi-line document."""
+    text = line.strip()
+    if text.startswith(b"["):
+        return not _parses(text)
+    if text.startswith(b"{"):
+        return not _parses(text) and not text.endswith(b"}")
+    return False
+
+
+def _parses(text: bytes) -> bool:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _report_failure(name: str, lines: _LineSource, stats: ReadStats) -> None:
+    if lines.failure is not None:
+        stats.add_error(name, max(lines.number, 1), lines.failure)
+
+
+def _records_from_line(
+    name: str, number: int, line: bytes, stats: ReadStats
+) -> Iterator[ScanRecord]:
+    if not line.strip():
+        return
+    value, problem, repaired = _loads(line)
+    if problem is not None:
+        stats.add_error(name, number, problem)
+        return
+    if repaired:
+        stats.add_error(name, number, _REPAIRED, skipped=False)
+    yield from _unwrap(name, number, value, stats, top=True)
+
+
+_REPAIRED = "invalid UTF-8 bytes replaced with U+FFFD; the record was kept"
+
+
+def _loads(raw: bytes) -> tuple[Any, str | None, bool]:
+    """``(value, problem, repaired)`` for the JSON in ``raw``.
+
+    Undecodable bytes are replaced with U+FFFD and the value kept (``repaired``); a problem
+    message comes back instead of an exception.
+    """
+    try:
+        return orjson.loads(raw), None, False
+    except orjson.JSONDecodeError as error:
+        if _is_utf8(raw):
+            return None, f"not valid JSON: {_json_reason(error)}", False
+
+    try:
+        return orjson.loads(raw.decode("utf-8", errors="replace")), None, True
+    except orjson.JSONDecodeError as error:
+        return None, f"not valid JSON: {_json_reason(error)}", False
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _json_reason(error: orjson.JSONDecodeError) -> str:
+    if "recursion" in error.msg.lower() or "depth" in error.msg.lower():
+        return "nested deeper than orjson's limit of 1024 levels"
+    return f"{error.msg} (line {error.lineno}, column {error.colno})"
+
+
+def _read_document(
+    name: str, number: int, first: bytes, lines: _LineSource, stats: ReadStats
+) -> Iterator[ScanRecord]:
+    """A whole multi-line JSON document, loaded at once (see the module notes on memory)."""
+    blob = b"".join([first, *lines])
+
+    value, problem, repaired = _loads(blob)
+    if problem is None:
+        if repaired:
+            stats.add_error(name, number, _REPAIRED, skipped=False)
+        yield from _unwrap(name, number, value, stats, top=True)
+        _report_failure(name, lines, stats)
+        return
+
+    # Not one document after all: JSON Lines whose first line is broken, or a document cut
+    # short. When some lines hold records on their own, read it as JSON Lines; otherwise
+    # report the document once rather than every one of its lines.
+    trial = ReadStats(max_kept=stats.max_kept)
+    salvage = _LineSource(io.BytesIO(blob))
+    found = [
+        record
+        for line in salvage
+        for record in _records_from_line(name, number + salvage.number - 1, line, trial)
+    ]
+    if found:
+        stats.merge(trial)
+        yield from found
+    else:
+        stats.add_error(name, number, f"not a valid JSON document: {problem.split(': ', 1)[1]}")
+    _report_failure(name, lines, stats)
+
+
+def _unwrap(
+    name: str, number: int, value: Any, stats: ReadStats, *, top: bool
+) -> Iterator[ScanRecord]:
+    """Records inside one top-level JSON value."""
+    if isinstance(value, list):
+        if not top:
+            stats.add_error(name, number, "an array inside an array is not a record")
+            return
+        for index, item in enumerate(value, start=1):
+            yield from _item(name, number, index, item, stats)
+        return
+
+    if not isinstance(value, dict):
+        stats.add_error(name, number, f"a JSON {_json_type(value)} is not a record")
+        return
+
+    items = _wrapped_items(value)
+    if items is None:
+        yield _record(name, number, None, value)
+        stats.records += 1
+        return
+    for index, item in enumerate(items, start=1):
+        yield from _item(name, number, index, item, stats)
+
+
+def _item(name: str, number: int, index: int, item: Any, stats: ReadStats) -> Iterator[ScanRecord]:
+    if not isinstance(item, dict):
+        stats.add_error(name, number, f"item {index}: a JSON {_json_type(item)} is not a record")
+        return
+    host = _censys_host(item)
+    if host is None:
+        stats.skipped += 1  # a Censys web-property or certificate hit: not a host
+        return
+    inner = _wrapped_items(host)
+    if inner is not None:
+        # A host lookup inside an array (several ``shodan host`` answers in one file).
+        for sub, banner in enumerate(inner, start=1):
+            if isinstance(banner, dict):
+                stats.records += 1
+                yield _record(name, number, sub, banner)
+            else:
+                stats.add_error(name, number, f"item {index}.{sub}: not a record")
+        return
+    stats.records += 1
+    yield _record(name, number, index, host)
+
+
+def _wrapped_items(value: dict[str, Any]) -> list[Any] | None:
+    """The records a wrapper holds, or None when ``value`` is itself a record."""
+    matches = value.get("matches")
+    if isinstance(matches, list):
+        return matches
+
+    data = value.get("data")
+    if isinstance(data, list):
+        return [_with_host_fields(banner, value) for banner in data]
+
+    result = value.get("result")
+    if isinstance(result, list):
+        return result
+    if isinstance(result, dict):
+        hits = result.get("hits")
+        if isinstance(hits, list) or ("hits" in result and hits is None):
+            return hits or []
+        resource = result.get("resource")
+        if isinstance(resource, dict):
+            return [resource]
+        return [result]
+
+    host = value.get("host_v1")
+    if isinstance(host, dict):
+        resource = host.get("resource")
+        return [resource] if isinstance(resource, dict) else [host]
+    return None
+
+
+def _censys_host(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The host inside a Censys hit or lookup entry, the item itself otherwise; None for
+    web-property and certificate hits (censys.md §2.4: take IPs from ``host_v1`` only)."""
+    if "webproperty_v1" in item or "certificate_v1" in item:
+        return None
+    for key in ("host_v1", None):
+        node = item.get(key) if key else item
+        if isinstance(node, dict) and isinstance(node.get("resource"), dict):
+            resource: dict[str, Any] = node["resource"]
+            return resource
+    return item
+
+
+def _with_host_fields(banner: Any, host: Mapping[str, Any]) -> Any:
+    """A Shodan host-lookup banner completed with the host's fields it lacks."""
+    if not isinstance(banner, dict):
+        return banner
+    merged = dict(banner)
+    for key in _SHODAN_HOST_FIELDS:
+        if key in host and merged.get(key) is None:
+            merged[key] = host[key]
+    if "tags" not in merged and isinstance(host.get("tags"), list):
+        merged["tags"] = host["tags"]
+    if not isinstance(merged.get("location"), dict):
+        location = {key: host[key] for key in _SHODAN_LOCATION_FIELDS if key in host}
+        if location:
+            merged["location"] = location
+    return merged
+
+
+def _record(name: str, number: int, item: int | None, data: dict[str, Any]) -> ScanRecord:
+    return ScanRecord(name, number, detect_engine(data), data, item)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return type(value).__name__
+
+
+def is_scan_file(path: str | os.PathLike[str]) -> bool:
+    """Whether a directory walk would read ``path``."""
+    return str(path).lower().endswith(SCAN_SUFFIXES)
