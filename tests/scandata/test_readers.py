@@ -230,6 +230,7 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     records, stats = read("-")
     assert ips(records) == ["192.0.2.5"]
     assert records[0].path == "<stdin>"
+    assert (stats.files, stats.records) == (1, 1)
 
 
 def test_bad_lines_are_counted_with_file_and_line_and_the_rest_is_read(tmp_path: Path) -> None:
