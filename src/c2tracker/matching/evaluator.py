@@ -87,14 +87,15 @@ def unwrap_censys_host(record: Mapping[str, Any]) -> Mapping[str, Any]:
 def detect_engine(record: Mapping[str, Any]) -> Engine | None:
     """Which engine's queries apply to ``record``: Shodan banner, Censys Platform or legacy host.
 
-    Shodan: ``ip_str``/``ipv6``/``ip`` plus ``port`` plus ``data`` or ``_shodan``. Platform:
-    ``host_v1`` or ``resource`` wrappers, or services with ``protocol`` or ``endpoints``. Legacy:
-    services with ``service_name`` or ``_decoded``. None when the shape is unknown.
+    Shodan: ``ip_str`` or ``ipv6`` (names only Shodan uses) with ``port``, or a numeric ``ip``
+    with ``port`` and ``data`` or ``_shodan``. Platform: ``host_v1``/``resource`` wrappers, or
+    services with ``protocol`` or ``endpoints``. Legacy: services with ``service_name`` or
+    ``_decoded``. None when the shape is unknown.
     """
-    if (
-        ("ip_str" in record or "ipv6" in record or "ip" in record)
-        and "port" in record
-        and ("data" in record or "_shodan" in record)
+    if "port" in record and (
+        "ip_str" in record
+        or "ipv6" in record
+        or ("ip" in record and ("data" in record or "_shodan" in record))
     ):
         return Engine.SHODAN
     if (
