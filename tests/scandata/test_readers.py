@@ -343,3 +343,14 @@ def test_unreadable_file_is_counted(tmp_path: Path) -> None:
     else:
         assert "cannot open" in stats.errors[0].message
     assert stats.errors[-1].message == "no such file or directory"
+
+
+def test_big_certificate_serials_stay_exact(tmp_path: Path) -> None:
+    serial = 258797350001245126065255249097880524332
+    path = tmp_path / "serial.jsonl"
+    record = banner("192.0.2.1", ssl={"cert": {"serial": serial}}, http={"html": "1" * 40})
+    path.write_text(json.dumps(record) + "\n")
+    records, _ = read(path)
+    value = records[0].data["ssl"]["cert"]["serial"]
+    assert isinstance(value, int) and value == serial
+    assert records[0].data["http"]["html"] == "1" * 40

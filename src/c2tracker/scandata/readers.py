@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import logging
 import os
+import re
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -63,6 +65,8 @@ MAX_KEPT_ERRORS = 1000
 """Problems kept with their messages; beyond this they are only counted."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_BIG_INTEGER = re.compile(rb"[:,\[]\s*-?\d{20}")
+"""A JSON number of 20 digits or more, which may not fit in 64 bits."""
 _SHODAN_HOST_FIELDS = ("ip", "ip_str", "ipv6", "org", "isp", "asn", "os", "hostnames", "domains")
 _SHODAN_LOCATION_FIELDS = (
     "city",
@@ -330,16 +334,23 @@ def _loads(raw: bytes) -> tuple[Any, str | None, bool]:
     Undecodable bytes are replaced with U+FFFD and the value kept (``repaired``); a problem
     message comes back instead of an exception.
     """
+    repaired = False
     try:
-        return orjson.loads(raw), None, False
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         if _is_utf8(raw):
             return None, f"not valid JSON: {_json_reason(error)}", False
+        try:
+            value = orjson.loads(raw.decode("utf-8", errors="replace"))
+        except orjson.JSONDecodeError as second:
+            return None, f"not valid JSON: {_json_reason(second)}", False
+        repaired = True
 
-    try:
-        return orjson.loads(raw.decode("utf-8", errors="replace")), None, True
-    except orjson.JSONDecodeError as error:
-        return None, f"not valid JSON: {_json_reason(error)}", False
+    if _BIG_INTEGER.search(raw):
+        # orjson turns integers beyond 64 bits into floats, which would corrupt certificate
+        # serials (JSON integers of any size, shodan.md §2.5); the standard library keeps them.
+        value = json.loads(raw.decode("utf-8", errors="replace"))
+    return value, None, repaired
 
 
 def _is_utf8(raw: bytes) -> bool:
