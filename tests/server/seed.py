@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tests.server.memstore import MemoryStore
+
 from c2tracker.model import (
     Category,
     Indicator,
@@ -14,7 +16,9 @@ from c2tracker.model import (
     RunInfo,
     Sighting,
 )
-from tests.server.memstore import MemoryStore
+
+READ_TOKEN = "read-token-1234567890"
+SERVER_TOKEN = "operator-token-0987654321"
 
 T0 = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
 

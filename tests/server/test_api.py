@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
-
-from tests.server.conftest import SERVER_TOKEN
-from tests.server.seed import C2_IPS, HOSTILE_IP, HOSTILE_TITLE, TOOL_IPS
+from tests.server.seed import C2_IPS, HOSTILE_IP, HOSTILE_TITLE, SERVER_TOKEN, TOOL_IPS
 
 OPERATOR = {"Authorization": f"Bearer {SERVER_TOKEN}"}
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,6 +68,23 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def route_table() -> list[tuple[str, frozenset[str]]]:
+    """Every route the server answers (path template, methods), the schema's included or not."""
+    routers = [
+        (api.router.prefix, api.reader),
+        (api.router.prefix, api.operator),
+        ("", taxii.router),
+        ("", feedfiles.router),
+        ("", dashboard.router),
+    ]
+    table = []
+    for prefix, router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                table.append((prefix + route.path, frozenset(route.methods)))
+    return table
 
 
 def _load_rules(settings: Settings) -> Iterable[Any]:

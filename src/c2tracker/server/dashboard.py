@@ -154,14 +154,21 @@ def ip_search(request: Request, q: str | None = Query(None, max_length=200)) -> 
     if q is None or not q.strip():
         return page(request, "ip.html", query="", history=None, problem=None)
 
+    # A browser gets the search page again with the problem on it; other clients get the
+    # error in the one JSON shape.
+    browser = "text/html" in request.headers.get("accept", "")
     try:
         address = normalise_ip(q)
     except ApiError as exc:
+        if not browser:
+            raise
         return page(request, "ip.html", 400, query=q, history=None, problem=exc.message)
 
     history = context(request).store.lookup(address)
     if not history.indicators and not history.sightings and history.allowlisted is None:
         problem = f"{address} is not in the store"
+        if not browser:
+            raise not_found(problem)
         return page(request, "ip.html", 404, query=q, history=None, problem=problem)
 
     sightings = sorted(history.sightings, key=lambda s: s.seen_at)
