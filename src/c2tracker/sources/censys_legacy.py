@@ -26,7 +26,13 @@ from c2tracker.errors import (
     TransientError,
 )
 from c2tracker.model import Engine
-from c2tracker.sources.base import PAGE_SIZE, Page, PlannedQuery, observations_from_censys_host
+from c2tracker.sources.base import (
+    PAGE_SIZE,
+    Page,
+    PlannedQuery,
+    observations_from_censys_host,
+    pages_for,
+)
 from c2tracker.sources.http import (
     ApiClient,
     RetryPolicy,
@@ -160,5 +166,9 @@ class CensysLegacySource:
         )
 
     def is_last_page(self, page: Page) -> bool:
-        # ``next`` is "", null or missing on the last page (§1.3).
-        return page.next_token is None or page.hits == 0
+        # The last page has no next token (§1.3). Censys' own CLI also stops on an empty page,
+        # to be safe from a token that loops; we follow the token past an empty page while the
+        # total says more results exist, so a hiccup loses nothing, and the total bounds the loop.
+        if page.next_token is None:
+            return True
+        return page.hits == 0 and page.number >= pages_for(page.total or 0)

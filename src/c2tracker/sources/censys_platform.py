@@ -43,6 +43,7 @@ from c2tracker.sources.base import (
     Page,
     PlannedQuery,
     observations_from_censys_host,
+    pages_for,
 )
 from c2tracker.sources.http import (
     ApiClient,
@@ -219,5 +220,9 @@ class CensysPlatformSource:
         )
 
     def is_last_page(self, page: Page) -> bool:
-        # End on an empty token or an empty page, as Censys' own CLI does (§2.4).
-        return page.next_token is None or page.hits == 0
+        # The last page has no next token (§2.4). Censys' own CLI also stops on an empty page,
+        # to be safe from a token that loops; we follow the token past an empty page while the
+        # total says more results exist, so a hiccup loses nothing, and the total bounds the loop.
+        if page.next_token is None:
+            return True
+        return page.hits == 0 and page.number >= pages_for(page.total or 0)

@@ -1,0 +1,105 @@
+"""Each engine under test as a kit: its fake server, a client factory and its queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from c2tracker.model import Engine
+from c2tracker.sources.base import PlannedQuery, Source
+from c2tracker.sources.censys_legacy import CensysLegacySource
+from c2tracker.sources.censys_platform import CensysPlatformSource
+from c2tracker.sources.http import RetryPolicy
+from c2tracker.sources.shodan import ShodanSource
+from fakes.base import FakeEngine
+from fakes.censys import FakeCensysLegacy, FakeCensysPlatform
+from fakes.corpus import (
+    FAMILIES,
+    censys_corpus,
+    censys_query,
+    legacy_query,
+    shodan_corpus,
+    shodan_query,
+)
+from fakes.shodan import FakeShodan
+
+#: Short bounds so that a fault test never waits long: a "hang" (3 s on the fake) times out
+#: after 0.4 s; back-offs are tens of milliseconds.
+FAST = RetryPolicy(
+    max_attempts=3,
+    base_delay=0.01,
+    max_delay=0.1,
+    max_total_wait=1.0,
+    connect_timeout=1.0,
+    read_timeout=0.4,
+)
+
+SHODAN_KEY = "sk-SECRET-shodan-0123456789"
+CENSYS_TOKEN = "censys_SECRET_pat_abcdef"
+LEGACY_ID, LEGACY_SECRET = "legacy-id-0001", "legacy-SECRET-xyz"
+ORG = "11111111-2222-3333-4444-555555555555"
+
+
+@dataclass
+class Kit:
+    """One engine under test: its fake, a way to build clients, and its queries by rule id."""
+
+    engine: Engine
+    fake: FakeEngine
+    make_source: Callable[..., Source]
+    queries: dict[str, PlannedQuery]
+    secret: str
+
+    def source(self, **kwargs: Any) -> Source:
+        return self.make_source(**kwargs)
+
+    def expected(self, rule_id: str) -> int:
+        """Results the query has in the corpus (banners for Shodan, hosts for Censys)."""
+        return len(self.fake.matching(self.queries[rule_id].query))
+
+
+def _queries(engine: Engine, make: Callable[[str], str], column: int) -> dict[str, PlannedQuery]:
+    return {
+        family[0]: PlannedQuery(family[0], family[1], engine, make(family[column]))
+        for family in FAMILIES
+    }
+
+
+def make_kit(engine: Engine, rate: float | None = None) -> Kit:
+    if engine is Engine.SHODAN:
+        shodan = FakeShodan(shodan_corpus(), keys={SHODAN_KEY: 10_000}, rate=rate)
+        return Kit(
+            engine,
+            shodan,
+            lambda key=SHODAN_KEY, rate=1000.0, policy=FAST: ShodanSource(
+                key, shodan.url, rate=rate, policy=policy
+            ),
+            _queries(engine, shodan_query, 2),
+            SHODAN_KEY,
+        )
+    if engine is Engine.CENSYS:
+        platform = FakeCensysPlatform(
+            censys_corpus(), tokens={CENSYS_TOKEN: 100_000}, org_id=ORG, rate=rate
+        )
+        return Kit(
+            engine,
+            platform,
+            lambda token=CENSYS_TOKEN, rate=1000.0, policy=FAST: CensysPlatformSource(
+                token, ORG, platform.url, rate=rate, policy=policy
+            ),
+            _queries(engine, censys_query, 3),
+            CENSYS_TOKEN,
+        )
+    legacy = FakeCensysLegacy(
+        censys_corpus(legacy=True), accounts={(LEGACY_ID, LEGACY_SECRET): 1000}, rate=rate
+    )
+    return Kit(
+        engine,
+        legacy,
+        lambda secret=LEGACY_SECRET, rate=1000.0, policy=FAST: CensysLegacySource(
+            LEGACY_ID, secret, legacy.url + "/api", rate=rate, policy=policy
+        ),
+        _queries(engine, legacy_query, 3),
+        LEGACY_SECRET,
+    )

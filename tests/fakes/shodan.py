@@ -1,0 +1,149 @@
+"""A fake Shodan REST API (shodan.md §1): search, count, api-info, with Shodan's error bodies.
+
+- ``GET /shodan/host/search?key&query&page&minify`` → ``{"matches": [...], "total": n}``,
+  100 banners a page, ``total`` counting banners; a page costs one query credit when the query
+  has a filter or the page is 2 or later (§1.5).
+- ``GET /shodan/host/count?key&query`` → ``{"matches": [], "total": n}``, free.
+- ``GET /api-info?key`` → the plan object with ``query_credits``.
+- Errors as §1.8 gives them: an HTML 401 page for a bad key, a JSON 401 for exhausted
+  credits, the rate-limit, upgrade-plan and "timed out or your query was invalid" texts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from c2tracker.errors import QuerySyntaxError
+from c2tracker.querylang import parse_query
+from c2tracker.querylang.ast import Engine, Field, Nested
+from fakes.base import HTML_401, FakeEngine, Reply, Request, json_reply
+
+PAGE_SIZE = 100
+NO_CREDITS = (
+    "Insufficient query credits, please upgrade your API plan or wait for the monthly limit to "
+    "reset"
+)
+RATE_LIMITED = (
+    "Request rate limit reached (1 request/ second). Please wait a second before trying again "
+    "and slow down your API calls."
+)
+UPGRADE = "Please upgrade your API plan to use filters or paging."
+INVALID = "The search request timed out or your query was invalid."
+
+
+def _truthy(value: str | None) -> bool:
+    # shodan-python sends Python booleans as True/False (§1.4).
+    return (value or "").lower() in ("true", "1")
+
+
+class FakeShodan(FakeEngine):
+    engine = Engine.SHODAN
+
+    def __init__(
+        self,
+        corpus: list[dict[str, Any]],
+        *,
+        keys: Mapping[str, int] | None = None,
+        rate: float | None = None,
+    ) -> None:
+        super().__init__(corpus, rate=rate)
+        self.credits: dict[str, int] = dict(keys or {"test-key": 1000})
+        """Query credits left per API key."""
+        self.credits_spent = 0
+
+    def handle(
+        self, request: Request, headers: Mapping[str, str], params: dict[str, str], body: Any
+    ) -> Reply:
+        key = params.get("key", "")
+        request.credential = key
+        request.query = params.get("query")
+        request.minify = _truthy(params.get("minify", "true"))
+        endpoint = {
+            "/shodan/host/search": "search",
+            "/shodan/host/count": "count",
+            "/api-info": "info",
+        }.get(request.path, "other")
+        request.endpoint = endpoint
+        if endpoint == "search":
+            try:
+                request.page = int(params.get("page") or 1)
+            except ValueError:
+                return json_reply(400, {"error": "Invalid page"})
+
+        if key not in self.credits:
+            return Reply(401, HTML_401, "text/html")
+        if not self.rate_limit.allow(key):
+            return json_reply(429, {"error": RATE_LIMITED})
+
+        fault = self._take_fault(endpoint, request.query, request.page)
+        if fault is not None:
+            request.fault = fault.kind
+            reply = self._fault(fault, request, key)
+            if reply is not None:
+                return reply
+
+        if endpoint == "info":
+            return json_reply(
+                200,
+                {
+                    "query_credits": self.credits[key],
+                    "scan_credits": 100,
+                    "plan": "dev",
+                    "https": True,
+                    "unlocked": True,
+                    "unlocked_left": self.credits[key],
+                    "telnet": True,
+                    "monitored_ips": 16,
+                },
+            )
+        if endpoint == "other":
+            return json_reply(404, {"error": "No information available for that IP."})
+        return self._search(request, key, endpoint, fault.kind if fault else None)
+
+    def _fault(self, fault: Any, request: Request, key: str) -> Reply | None:
+        if fault.kind == "invalid-key":
+            return Reply(401, HTML_401, "text/html")
+        if fault.kind == "no-credits":
+            return json_reply(401, {"error": NO_CREDITS})
+        if fault.kind == "rejected":
+            return json_reply(400, {"error": INVALID})
+        if fault.kind == "plan":
+            return json_reply(401, {"error": UPGRADE})
+        return self.common_fault(
+            fault,
+            lambda: self._search(request, key, request.endpoint, None),
+            lambda: json_reply(429, {"error": RATE_LIMITED}),
+        )
+
+    def _search(self, request: Request, key: str, endpoint: str, fault: str | None) -> Reply:
+        query = request.query or ""
+        try:
+            parsed = parse_query(Engine.SHODAN, query)
+        except QuerySyntaxError:
+            return json_reply(400, {"error": INVALID})
+        matches = self.matching(query)
+        if endpoint == "count":
+            return json_reply(200, {"matches": [], "total": len(matches)})
+
+        page = request.page or 1
+        has_filter = any(isinstance(n, Field | Nested) for n in parsed.iter_nodes())
+        cost = 1 if has_filter or page >= 2 else 0
+        if cost > self.credits[key]:
+            return json_reply(401, {"error": NO_CREDITS})
+        self.credits[key] -= cost
+        self.credits_spent += cost
+
+        chunk = matches[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        if fault == "short":
+            chunk = chunk[: len(chunk) // 2]
+        elif fault == "empty":
+            chunk = []
+        if request.minify:
+            chunk = [_minify(banner) for banner in chunk]
+        return json_reply(200, {"matches": chunk, "total": len(matches)})
+
+
+def _minify(banner: dict[str, Any]) -> dict[str, Any]:
+    # minify=true drops ``opts`` (§1.3, the one documented difference).
+    return {k: v for k, v in banner.items() if k != "opts"}
