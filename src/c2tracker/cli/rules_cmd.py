@@ -110,7 +110,11 @@ def list_rules(
 
     table = Table(title=f"{len(selected)} rule(s)")
     for column in ("id", "name", "category", "kind", "status", "engines", "#queries"):
-        table.add_column(column, justify="right" if column == "#queries" else "left")
+        table.add_column(
+            column,
+            justify="right" if column == "#queries" else "left",
+            no_wrap=column == "id",
+        )
     for rule in selected:
         table.add_row(
             _safe(rule.id),
@@ -201,7 +205,9 @@ def validate(
         ruleset = load_rules(targets, collect_errors=True)
     except RuleSetError as exc:
         for error in exc.errors:
-            err_console.print(for_terminal(str(error)), markup=False, highlight=False)
+            err_console.print(
+                for_terminal(str(error)), markup=False, highlight=False, soft_wrap=True
+            )
         files = {e.location.path for e in exc.errors if e.location is not None}
         raise fail(f"{len(exc.errors)} problem(s) in {len(files)} file(s)") from None
 
@@ -213,6 +219,7 @@ def validate(
         f"{tests} test cases",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -243,6 +250,7 @@ def test_rules(
         f"({len(results)} cases: {per_engine or 'none'})",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
     if failures:
         raise typer.Exit(1)
@@ -293,20 +301,16 @@ def new_rule(
     root = _rules_dir(ctx, rules_dir)
     rule_id = rule_id or typer.prompt("rule id (lower-case slug, e.g. my-c2)")
     name = name or typer.prompt("family name")
-    category = category or Category(
-        typer.prompt("category", type=_choice(Category), default=Category.C2.value)
-    )
-    kind = kind or Kind(typer.prompt("kind", type=_choice(Kind), default=Kind.FRAMEWORK.value))
-    engine = engine or Engine(
-        typer.prompt("engine", type=_choice(Engine), default=Engine.SHODAN.value)
-    )
+    category = category or Category(_ask_choice("category", Category, Category.C2))
+    kind = kind or Kind(_ask_choice("kind", Kind, Kind.FRAMEWORK))
+    engine = engine or Engine(_ask_choice("engine", Engine, Engine.SHODAN))
     query = query or typer.prompt("query")
-    fidelity = fidelity or Fidelity(
-        typer.prompt("fidelity", type=_choice(Fidelity), default=Fidelity.MEDIUM.value)
-    )
+    fidelity = fidelity or Fidelity(_ask_choice("fidelity", Fidelity, Fidelity.MEDIUM))
     feed_name = feed_name or name
-    description = description or typer.prompt("description", default=f"{name}.")
-    author = author or typer.prompt("author (credit)", default="")
+    if description is None:
+        description = typer.prompt("description", default=f"{name}.")
+    if author is None:
+        author = typer.prompt("author (credit)", default="")
 
     try:
         parse_query(engine, query)
@@ -369,13 +373,20 @@ def new_rule(
         ),
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
 
 
-def _choice(enum: type[Category] | type[Kind] | type[Engine] | type[Fidelity]) -> Any:
-    import click
-
-    return click.Choice([member.value for member in enum])
+def _ask_choice(
+    label: str, enum: type[Category] | type[Kind] | type[Engine] | type[Fidelity], default: str
+) -> str:
+    """Prompts until the answer is one of the enum's values."""
+    choices = [member.value for member in enum]
+    while True:
+        answer = str(typer.prompt(f"{label} ({', '.join(choices)})", default=str(default)))
+        if answer in choices:
+            return answer
+        err_console.print(f"not one of: {', '.join(choices)}", markup=False, highlight=False)
 
 
 def _refuse_duplicates(root: Path, rule_id: str, feed_name: str) -> None:
