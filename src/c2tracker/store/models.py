@@ -1,0 +1,279 @@
+"""The store's tables, as SQLAlchemy 2 typed declarative models.
+
+The schema is owned by the Alembic revisions under ``migrations/versions``; these models must
+describe the same tables (a test compares them with a migrated database). Conventions:
+
+- Times are UTC, stored as integer microseconds since the epoch (:class:`EpochMicros`). Integers
+  sort and aggregate the same way on SQLite and PostgreSQL and cost nothing to bind in bulk
+  inserts, which the ingest benchmark depends on.
+- Lists (ports, engines, hostnames, evidence…) are JSON text written with orjson, for the same
+  portability reason; they are never searched inside by SQL.
+- Observations carry no rule or query columns: their query run says which rule, engine and query
+  found them. That keeps the widest table narrow.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: Integer primary key that is SQLite's rowid alias there and a BIGINT on PostgreSQL.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def to_micros(value: datetime) -> int:
+    """Microseconds since the epoch; naive datetimes are taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    """The aware UTC datetime for microseconds since the epoch."""
+    seconds, micros = divmod(value, 1_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros)
+
+
+class EpochMicros(TypeDecorator[datetime]):
+    """A UTC datetime stored as microseconds since the epoch."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | int | None, dialect: Dialect) -> int | None:
+        # Bulk writers pass precomputed integers; they go through unchanged.
+        if value is None or isinstance(value, int):
+            return value
+        return to_micros(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else from_micros(int(value))
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Run(Base):
+    """One collect run or one imported snapshot."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """``collect`` or ``import``."""
+    started_at: Mapped[datetime] = mapped_column(EpochMicros)
+    """The run's time: when it started, or an imported snapshot's commit date."""
+    finished_at: Mapped[datetime | None] = mapped_column(EpochMicros)
+    status: Mapped[str] = mapped_column(String(16))
+    sources: Mapped[str] = mapped_column(Text)
+    """JSON list of source names."""
+    label: Mapped[str | None] = mapped_column(Text)
+    """Free text: an imported snapshot's commit and path."""
+    observations: Mapped[int] = mapped_column(BigInteger, default=0)
+    applied_obs_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Highest observation id already folded into indicators (finish_run's watermark)."""
+
+
+class QueryRun(Base):
+    """One query of one rule on one engine within a run."""
+
+    __tablename__ = "query_runs"
+    __table_args__ = (
+        UniqueConstraint("run_id", "query_id"),
+        Index(None, "query_id", "outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    rule_id: Mapped[str] = mapped_column(String(200))
+    engine: Mapped[str] = mapped_column(String(32))
+    query: Mapped[str] = mapped_column(Text)
+    query_id: Mapped[str] = mapped_column(String(250))
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    credits: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[int] = mapped_column(Integer, default=0)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(EpochMicros)
+    finished_at: Mapped[datetime | None] = mapped_column(EpochMicros)
+
+
+class Page(Base):
+    """A stored page of results: the checkpoint ``collect --resume`` continues from."""
+
+    __tablename__ = "pages"
+
+    query_run_id: Mapped[int] = mapped_column(
+        ForeignKey("query_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    page: Mapped[int] = mapped_column(Integer, primary_key=True)
+    next_token: Mapped[str | None] = mapped_column(Text)
+    total: Mapped[int | None] = mapped_column(BigInteger)
+    credits: Mapped[int] = mapped_column(Integer, default=0)
+    observations: Mapped[int] = mapped_column(Integer, default=0)
+    stored_at: Mapped[datetime] = mapped_column(EpochMicros)
+
+
+class ObservationRow(Base):
+    """One service one query matched, as the engine or scan reported it."""
+
+    __tablename__ = "observations"
+    __table_args__ = (Index(None, "ip"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    """Denormalised from the query run so a run's rows are found without a join."""
+    query_run_id: Mapped[int] = mapped_column(ForeignKey("query_runs.id", ondelete="CASCADE"))
+    ip: Mapped[str] = mapped_column(String(64))
+    port: Mapped[int | None] = mapped_column(Integer)
+    transport: Mapped[str] = mapped_column(String(8))
+    seen_at: Mapped[datetime | None] = mapped_column(EpochMicros)
+    """The record's own timestamp (clamped to the run's time), None when it had none."""
+    evidence: Mapped[str] = mapped_column(Text)
+    hostnames: Mapped[str | None] = mapped_column(Text)
+    asn: Mapped[str | None] = mapped_column(String(32))
+    org: Mapped[str | None] = mapped_column(Text)
+    country: Mapped[str | None] = mapped_column(String(8))
+    tags: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    drop_reason: Mapped[str | None] = mapped_column(Text)
+    """Why the filters dropped it (bogon, unusable address); None when it counts."""
+
+
+class IndicatorRow(Base):
+    """One IP for one family: what the lifecycle and the feeds work on."""
+
+    __tablename__ = "indicators"
+    __table_args__ = (
+        UniqueConstraint("ip", "rule_id"),
+        Index(None, "rule_id", "ip"),
+        Index(None, "expired", "valid_until"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ip: Mapped[str] = mapped_column(String(64))
+    rule_id: Mapped[str] = mapped_column(String(200))
+    first_seen: Mapped[datetime] = mapped_column(EpochMicros)
+    last_seen: Mapped[datetime] = mapped_column(EpochMicros)
+    times_seen: Mapped[int] = mapped_column(Integer)
+    ports: Mapped[str] = mapped_column(Text)
+    engines: Mapped[str] = mapped_column(Text)
+    queries: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    valid_until: Mapped[datetime] = mapped_column(EpochMicros)
+    expired: Mapped[bool] = mapped_column(Boolean, default=False)
+    honeypot_reason: Mapped[str | None] = mapped_column(Text)
+    cohosted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Unrelated families the IP answered as, besides this one, in its latest run."""
+    asn: Mapped[str | None] = mapped_column(String(32))
+    org: Mapped[str | None] = mapped_column(Text)
+    country: Mapped[str | None] = mapped_column(String(8))
+    hostnames: Mapped[str] = mapped_column(Text)
+    first_run_id: Mapped[int] = mapped_column(BigInteger)
+    last_run_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class Family(Base):
+    """A rule's metadata, refreshed at every finish_run so readers need no rule files."""
+
+    __tablename__ = "families"
+
+    rule_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    feed_name: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    dual_use: Mapped[bool] = mapped_column(Boolean)
+    malpedia: Mapped[str] = mapped_column(Text)
+    mitre: Mapped[str] = mapped_column(Text)
+    aliases: Mapped[str] = mapped_column(Text)
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    """True for a family the importer made up for an unmapped C2-Tracker file name."""
+    updated_at: Mapped[datetime] = mapped_column(EpochMicros)
+
+
+class AllowEntry(Base):
+    """An operator's allowlist entry: an IP, a CIDR or an ASN."""
+
+    __tablename__ = "allowlist"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(EpochMicros)
+    removed_at: Mapped[datetime | None] = mapped_column(EpochMicros)
+    removed_by: Mapped[str | None] = mapped_column(Text)
+
+
+class Revocation(Base):
+    """An operator's revocation of an IP, for one family or (rule_id None) for all."""
+
+    __tablename__ = "revocations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ip: Mapped[str] = mapped_column(String(64), index=True)
+    rule_id: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(EpochMicros)
+    removed_at: Mapped[datetime | None] = mapped_column(EpochMicros)
+    removed_by: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """One operator action, kept for good."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(EpochMicros)
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text)
+
+
+class RunLockRow(Base):
+    """The collect lock: at most one row, owned by the process running a collect or import."""
+
+    __tablename__ = "run_lock"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(Text)
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime] = mapped_column(EpochMicros)
+    heartbeat_at: Mapped[datetime] = mapped_column(EpochMicros)
