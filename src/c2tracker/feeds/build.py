@@ -1,0 +1,193 @@
+"""One streaming pass over the active indicators, fanned out to every exporter.
+
+Memory stays bounded by the number of distinct addresses, not by the formats: row formats
+write as they go; address lists share one index (address key → bit set of the exporters that
+hold it) which is sorted once at the end.
+
+Routing: an exporter's :meth:`~c2tracker.feeds.base.Exporter.accepts` may depend only on the
+indicator's rule id, category, blockability and which windows hold it. The builder computes
+that "profile" per indicator and asks each exporter once per distinct profile, so a million
+indicators cost a million dictionary look-ups rather than fifty million method calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from c2tracker.errors import PublishError
+from c2tracker.feeds.base import (
+    Exporter,
+    FeedContext,
+    IpListExporter,
+    WrittenFile,
+    ip_key,
+    ip_text,
+    is_v6_key,
+)
+from c2tracker.model import Indicator, IndicatorStatus
+
+__all__ = ["BuildResult", "build_feeds"]
+
+log = logging.getLogger(__name__)
+
+#: How often (in indicators) the progress callback is called.
+PROGRESS_EVERY = 5000
+
+_Profile = tuple[str, str, bool, int]
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class BuildResult:
+    """What a build wrote and the counts it saw, for the manifest and the validation."""
+
+    files: list[WrittenFile] = field(default_factory=list)
+    indicators: int = 0
+    addresses: int = 0
+    expected: dict[str, int] = field(default_factory=dict)
+    """Relative path → entries the file must hold (from the builder's own counting)."""
+
+
+def build_feeds(
+    indicators: Iterable[Indicator],
+    exporters: Sequence[Exporter],
+    context: FeedContext,
+    root: Path,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> BuildResult:
+    """Streams ``indicators`` into every exporter under ``root``.
+
+    Raises:
+        PublishError: an exporter failed; the message names it. Nothing is cleaned here: the
+            caller owns ``root`` (a staging folder) and discards it.
+    """
+    result = BuildResult()
+    ip_exporters = [e for e in exporters if isinstance(e, IpListExporter)]
+    row_exporters = [e for e in exporters if not isinstance(e, IpListExporter)]
+    for exporter in exporters:
+        _guard(exporter, "open", partial(exporter.open, root))
+
+    # Stream: route each indicator to its row exporters and mark its address for the lists.
+    routes: dict[_Profile, tuple[list[int], int]] = {}
+    written = [0] * len(row_exporters)
+    index: dict[int, int] = {}
+    seen = 0
+    current: Exporter | None = None
+    try:
+        for indicator in indicators:
+            if indicator.status is not IndicatorStatus.ACTIVE:
+                continue
+            mask = 0
+            for bit, window in enumerate(context.windows):
+                if window.holds(indicator):
+                    mask |= 1 << bit
+            profile = (indicator.rule_id, indicator.category.value, indicator.is_blockable, mask)
+            route = routes.get(profile)
+            if route is None:
+                route = _route(indicator, row_exporters, ip_exporters)
+                routes[profile] = route
+            targets, bits = route
+            for position in targets:
+                current = row_exporters[position]
+                current.write(indicator)
+                written[position] += 1
+            current = None
+            if bits:
+                key = ip_key(indicator.ip)
+                index[key] = index.get(key, 0) | bits
+            seen += 1
+            if progress is not None and seen % PROGRESS_EVERY == 0:
+                progress(seen)
+    except PublishError:
+        raise
+    except Exception as exc:
+        if current is None:
+            raise PublishError(f"reading indicators failed: {type(exc).__name__}: {exc}") from exc
+        raise _failure(current, "write", exc) from exc
+    for position, exporter in enumerate(row_exporters):
+        if exporter.counted:
+            result.expected[exporter.relative_path] = written[position]
+    result.indicators = seen
+    if progress is not None:
+        progress(seen)
+    log.debug("streamed %d indicators into %d exporters", seen, len(exporters))
+
+    # Lists: count per exporter first (headers such as ipset's maxelem need it), then write.
+    result.addresses = len(index)
+    _write_lists(index, ip_exporters, result)
+    del index
+
+    for exporter in row_exporters:
+        result.files.extend(_guard(exporter, "close", exporter.close))
+    return result
+
+
+def _route(
+    indicator: Indicator, rows: Sequence[Exporter], lists: Sequence[IpListExporter]
+) -> tuple[list[int], int]:
+    targets = [position for position, e in enumerate(rows) if e.accepts(indicator)]
+    bits = 0
+    for bit, exporter in enumerate(lists):
+        if exporter.accepts(indicator):
+            bits |= 1 << bit
+    return targets, bits
+
+
+def _write_lists(
+    index: dict[int, int], exporters: Sequence[IpListExporter], result: BuildResult
+) -> None:
+    counts = [0] * len(exporters)
+    counts_v6 = [0] * len(exporters)
+    for key, bits in index.items():
+        v6 = is_v6_key(key)
+        while bits:
+            low = bits & -bits
+            position = low.bit_length() - 1
+            counts[position] += 1
+            if v6:
+                counts_v6[position] += 1
+            bits ^= low
+    for position, each in enumerate(exporters):
+        _guard(each, "begin", partial(each.begin, counts[position], counts_v6[position]))
+        result.expected[each.relative_path] = counts[position]
+
+    exporter: IpListExporter | None = None
+    try:
+        for key in sorted(index):
+            bits = index[key]
+            text = ip_text(key)
+            v6 = is_v6_key(key)
+            while bits:
+                low = bits & -bits
+                exporter = exporters[low.bit_length() - 1]
+                exporter.add_ip(text, v6)
+                bits ^= low
+    except Exception as exc:
+        assert exporter is not None
+        raise _failure(exporter, "write", exc) from exc
+
+    for exporter in exporters:
+        result.files.extend(_guard(exporter, "close", exporter.close))
+
+
+def _guard(exporter: Exporter, step: str, call: Callable[[], _T]) -> _T:
+    """Runs one exporter step, turning any failure into a :class:`PublishError` naming it."""
+    try:
+        return call()
+    except PublishError:
+        raise
+    except Exception as exc:
+        raise _failure(exporter, step, exc) from exc
+
+
+def _failure(exporter: Exporter, step: str, exc: Exception) -> PublishError:
+    return PublishError(
+        f"{exporter.format} exporter failed to {step} {exporter.relative_path}: "
+        f"{type(exc).__name__}: {exc}"
+    )
