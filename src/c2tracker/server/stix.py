@@ -38,6 +38,18 @@ WITHDRAWN = frozenset(
 )
 
 
+def to_ms(moment: datetime) -> datetime:
+    """``moment`` in UTC truncated to milliseconds, the precision STIX timestamps are sent with."""
+    moment = as_utc(moment)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def stix_time(moment: datetime) -> str:
+    """A timestamp as STIX and TAXII write it (``2026-01-05T03:00:00.000Z``)."""
+    moment = to_ms(moment)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
 def indicator_id(ip: str, rule_id: str) -> str:
     return f"indicator--{uuid.uuid5(NAMESPACE, f'indicator:{ip}|{rule_id}')}"
 
@@ -58,7 +70,7 @@ def pattern_for(ip: str) -> str:
 
 def version_of(indicator: Indicator) -> datetime:
     """The indicator's ``modified``: when it was last seen (never before first seen)."""
-    return max(as_utc(indicator.first_seen), as_utc(indicator.last_seen))
+    return max(to_ms(indicator.first_seen), to_ms(indicator.last_seen))
 
 
 def producer() -> stix2.Identity:
@@ -75,9 +87,9 @@ def producer() -> stix2.Identity:
 
 def build_indicator(indicator: Indicator) -> stix2.Indicator:
     """The STIX Indicator for one store indicator (one IP in one family)."""
-    first = as_utc(indicator.first_seen)
+    first = to_ms(indicator.first_seen)
     modified = version_of(indicator)
-    valid_until = as_utc(indicator.valid_until) if indicator.valid_until else None
+    valid_until = to_ms(indicator.valid_until) if indicator.valid_until else None
     if valid_until is not None and valid_until <= first:
         valid_until = None
 
@@ -142,7 +154,7 @@ def build_family(rule_id: str, sample: Indicator, created: datetime) -> Any:
 def build_relationship(indicator: Indicator) -> stix2.Relationship:
     return stix2.Relationship(
         id=relationship_id(indicator.ip, indicator.rule_id),
-        created=as_utc(indicator.first_seen),
+        created=to_ms(indicator.first_seen),
         modified=version_of(indicator),
         created_by_ref=PRODUCER_ID,
         relationship_type="indicates",
@@ -201,7 +213,7 @@ def entries_for(indicators: list[Indicator]) -> tuple[list[Entry], dict[str, dat
     entries: list[Entry] = []
 
     for indicator in indicators:
-        first = as_utc(indicator.first_seen)
+        first = to_ms(indicator.first_seen)
         known = family_created.get(indicator.rule_id)
         if known is None or first < known:
             family_created[indicator.rule_id] = first

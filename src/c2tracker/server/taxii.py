@@ -32,9 +32,9 @@ from fastapi.responses import Response
 
 from c2tracker.model import Category
 from c2tracker.server.auth import check_read
-from c2tracker.server.deps import context, iso
+from c2tracker.server.deps import context
 from c2tracker.server.errors import TAXII_MEDIA_TYPE, ApiError, bad_request, not_found
-from c2tracker.server.stix import NAMESPACE, Entry, entries_for
+from c2tracker.server.stix import NAMESPACE, Entry, entries_for, stix_time
 
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
 
@@ -115,10 +115,11 @@ def collections(request: Request) -> list[Collection]:
                 _in_category(category),
             )
         )
+    index = index_cache(request).get(request)
     family_ids = sorted({rule_id for rule_id, _ in ctx.store.families()} | set(ctx.rules))
     for rule_id in family_ids:
         rule = ctx.rules.get(rule_id)
-        name = rule.name if rule else rule_id
+        name = rule.name if rule else index.family_names.get(rule_id, rule_id)
         found.append(
             Collection(
                 collection_id(f"family:{rule_id}"),
@@ -148,6 +149,7 @@ class ObjectIndex:
     entries: list[Entry]
     keys: list[tuple[datetime, str]]
     family_created: dict[str, datetime]
+    family_names: dict[str, str]
     built_at: float
 
 
@@ -169,7 +171,12 @@ class IndexCache:
                 indicators = list(context(request).store.iter_indicators())
                 entries, created = entries_for(indicators)
                 keys = [(e.date_added, e.id) for e in entries]
-                index = ObjectIndex(entries, keys, created, time.monotonic())
+                names = {
+                    e.rule_id: e.indicator.family
+                    for e in entries
+                    if e.kind == "family" and e.rule_id is not None and e.indicator is not None
+                }
+                index = ObjectIndex(entries, keys, created, names, time.monotonic())
                 self._index = index
             return index
 
@@ -217,7 +224,7 @@ def _parse_timestamp(text: str, name: str) -> datetime:
 
 
 def encode_next(entry: Entry) -> str:
-    raw = f"{iso(entry.date_added)}|{entry.id}".encode()
+    raw = f"{stix_time(entry.date_added)}|{entry.id}".encode()
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
@@ -238,6 +245,7 @@ class Filters:
     ids: set[str]
     types: set[str]
     versions: set[str]
+    pinned: set[datetime]
     spec_versions: set[str]
     limit: int
     next: tuple[datetime, str] | None
@@ -249,8 +257,9 @@ class Filters:
             return False
         if self.spec_versions and "2.1" not in self.spec_versions:
             return False
-        pinned = not self.versions & {"all", "last", "first"}
-        return not (self.versions and pinned and iso(entry.version) not in self.versions)
+        # One version per object: "first", "last" and "all" all select it.
+        keyword = bool(self.versions & {"all", "last", "first"})
+        return keyword or not self.pinned or entry.version in self.pinned
 
 
 def _split(values: list[str] | None) -> set[str]:
@@ -267,13 +276,16 @@ def filters(
     match_spec_version: list[str] | None = Query(None, alias="match[spec_version]"),
 ) -> Filters:
     versions = _split(match_version)
-    for version in versions - {"all", "last", "first"}:
+    pinned = {
         _parse_timestamp(version, "match[version]")
+        for version in versions - {"all", "last", "first"}
+    }
     return Filters(
         added_after=_parse_timestamp(added_after, "added_after") if added_after else None,
         ids=_split(match_id),
         types=_split(match_type),
         versions=versions,
+        pinned=pinned,
         spec_versions=_split(match_spec_version),
         limit=limit,
         next=decode_next(next_token) if next_token else None,
@@ -290,8 +302,8 @@ class Page:
         if not self.entries:
             return {}
         return {
-            "X-TAXII-Date-Added-First": iso(self.entries[0].date_added) or "",
-            "X-TAXII-Date-Added-Last": iso(self.entries[-1].date_added) or "",
+            "X-TAXII-Date-Added-First": stix_time(self.entries[0].date_added),
+            "X-TAXII-Date-Added-Last": stix_time(self.entries[-1].date_added),
         }
 
 
@@ -395,8 +407,8 @@ def get_manifest(request: Request, collection: str, wanted: Filters = Depends(fi
     records = [
         {
             "id": entry.id,
-            "date_added": iso(entry.date_added),
-            "version": iso(entry.version),
+            "date_added": stix_time(entry.date_added),
+            "version": stix_time(entry.version),
             "media_type": STIX_MEDIA_TYPE,
         }
         for entry in page.entries
@@ -416,7 +428,7 @@ def _object_page(
     index = index_cache(request).get(request)
     page = select(index, found, wanted, object_id=object_id)
     if not page.entries and wanted.next is None:
-        everything = Filters(None, set(), set(), set(), set(), 1, None)
+        everything = Filters(None, set(), set(), set(), set(), set(), 1, None)
         if not select(index, found, everything, object_id=object_id).entries:
             raise not_found(f"no object {object_id[:100]!r} in this collection")
     return index, page
@@ -439,5 +451,5 @@ def get_versions(
     if page.next is not None:
         body["next"] = page.next
     if page.entries:
-        body["versions"] = [iso(entry.version) for entry in page.entries]
+        body["versions"] = [stix_time(entry.version) for entry in page.entries]
     return TaxiiResponse(body, headers=page.headers())
