@@ -7,6 +7,7 @@ gathered is kept and the run is finished in the store), 2 for a usage or configu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,6 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from c2tracker.errors import C2TrackerError
 from c2tracker.model import Engine, QueryOutcome
 from c2tracker.textsafety import for_terminal
 
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from c2tracker.settings import Settings
     from c2tracker.sources.base import Page, PlannedQuery, Source
     from c2tracker.sources.runner import EngineReport, QueryResult
+
+log = logging.getLogger(__name__)
 
 
 def register(app: typer.Typer) -> None:
@@ -94,17 +98,18 @@ def run_collect(
 ) -> int:
     """The collect command without Typer; returns the exit status."""
     from c2tracker.cli import err_console
-    from c2tracker.rules import load_rules
+    from c2tracker.rules import RuleSet, load_rules
     from c2tracker.sources.collect import build_source, choose_engines, parse_sources
     from c2tracker.sources.http import RetryPolicy
     from c2tracker.sources.planner import parse_budgets, planned_queries
 
     choice = parse_sources(sources)
     budgets = parse_budgets(budget, settings.budgets)
-    rules = load_rules(rules_dir or settings.rules_dir)
+    all_rules = load_rules(rules_dir or settings.rules_dir)
+    rules = all_rules
     if only:
-        planned_queries(rules, [], only)  # refuses unknown ids before any request
-        rules = [rule for rule in rules if rule.id in set(only)]
+        planned_queries(all_rules, [], only)  # refuses unknown ids before any request
+        rules = RuleSet([rule for rule in all_rules if rule.id in set(only)], all_rules.root)
 
     engines, skipped = choose_engines(settings, choice)
     for line in skipped:
@@ -121,7 +126,11 @@ def run_collect(
             highlight=False,
         )
     if not engines and not scan_paths:
-        err_console.print("nothing to collect: no source has credentials", markup=False)
+        err_console.print(
+            "nothing to collect: no source has credentials"
+            + (" and the bundled sample scan data is missing" if choice.defaulted else ""),
+            markup=False,
+        )
         return 2
 
     policy = RetryPolicy(read_timeout=timeout, connect_timeout=min(timeout, 10.0))
@@ -130,7 +139,7 @@ def run_collect(
         queries = planned_queries(rules, engines)
         if dry_run:
             return _print_plan(settings, live, queries, budgets, scan_paths)
-        return _collect(settings, live, queries, budgets, scan_paths, rules, resume)
+        return _collect(settings, live, queries, budgets, scan_paths, rules, all_rules, resume)
     finally:
         for opened in live:
             opened.close()
@@ -143,6 +152,7 @@ def _collect(
     budgets: dict[Engine, int],
     scan_paths: Sequence[Path],
     rules: Any,
+    all_rules: Any,
     resume: bool,
 ) -> int:
     from c2tracker.cli import err_console
@@ -151,7 +161,7 @@ def _collect(
     from c2tracker.store import Store
 
     names = [f"scan:{path}" for path in scan_paths] + [source.name for source in live]
-    store = Store.open(settings.db)
+    store = Store.from_settings(settings)
     reports: list[EngineReport] = []
     with store.begin_run(names, resume=resume) as run:
         for path in scan_paths:
@@ -176,7 +186,9 @@ def _collect(
                         source, mine, run, budget=budgets.get(source.engine), progress=progress
                     )
                 )
-        store.finish_run(run, rules)
+        # Every rule, not only --only's: the store needs the whole corpus for family metadata.
+        store.finish_run(run, all_rules)
+    store.close()
 
     _print_summary(reports)
     failed = any(r.outcome is QueryOutcome.FAILED for report in reports for r in report.results)
@@ -316,10 +328,11 @@ def _print_plan(
 
 def _history(settings: Settings) -> Any:
     """The store's record of last result counts, if the store offers one without a run."""
-    try:
-        from c2tracker.store import Store
+    from c2tracker.store import Store
 
-        store = Store.open(settings.db)
-    except Exception:
+    try:
+        store = Store.from_settings(settings)
+    except C2TrackerError as exc:
+        log.warning("dry run without history: %s", exc)
         return None
     return getattr(store, "last_result_count", None)

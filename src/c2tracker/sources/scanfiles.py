@@ -78,8 +78,8 @@ def collect_scan(
         if record.engine is not None:
             report.engines.add(Engine(record.engine))
 
-    report.skipped = _count_skipped(stats)
-    report.problems = _problems(stats)
+    report.skipped = stats.skipped
+    report.problems = [str(problem) for problem in stats.errors]
     for (rule_id, engine, query), observations in _every_query(rules, report.engines, found):
         query_run = recorder.start_query(rule_id, engine, query)
         for number, start in enumerate(range(0, len(observations), SCAN_PAGE_SIZE), start=1):
@@ -118,21 +118,3 @@ def _every_query(
     for key, observations in found.items():
         if key not in seen:
             yield key, observations
-
-
-def _count_skipped(stats: Any) -> int:
-    for name in ("skipped", "bad", "errors"):
-        value = getattr(stats, name, None)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, list):
-            return len(value)
-    return 0
-
-
-def _problems(stats: Any) -> list[str]:
-    for name in ("messages", "problems", "errors"):
-        value = getattr(stats, name, None)
-        if isinstance(value, list):
-            return [str(v) for v in value]
-    return []
