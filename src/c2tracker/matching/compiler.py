@@ -7,9 +7,8 @@ contributes a *necessary key*: a value or literal that any record it matches mus
   per field, so a record's values are looked up, not compared rule by rule;
 - text literals (``product:``, ``http.title:``, ``ssl:``, Censys ``:`` values, free text) go
   into one Aho-Corasick automaton per field (pyahocorasick), searched over the lower-cased text
-  of that field only — or, for a field with few literals, into plain substring tests, which
-  CPython runs faster than an automaton walk until the literal count grows (measured by
-  ``bench/bench_matching.py``; :data:`AUTOMATON_MIN_LITERALS`).
+  of that field only — or, where cheaper (long texts, few literals), plain substring tests
+  (:class:`_LiteralChannel`, costs measured by ``bench/bench_matching.py``).
 
 Only queries whose key fired (plus the few with no key at all) are evaluated with the full
 tree, by :mod:`c2tracker.matching.evaluator`, so results are exactly those of evaluating every
@@ -64,11 +63,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Fields with this many literals or more are searched with an Aho-Corasick automaton; fewer
-#: are tested with ``in`` (CPython's fast substring search beats pyahocorasick's per-character
-#: walk for a handful of literals; measured with ``bench/bench_matching.py``).
-AUTOMATON_MIN_LITERALS = 24
-
 #: Censys free text searches every string of the host; its literal channel has this name.
 FULL_TEXT_CHANNEL = "*"
 
@@ -108,6 +102,8 @@ def selectivity(keys: frozenset[Key], engine: Engine) -> float:
                 else channel.endswith(_COMMON_CENSYS_SUFFIXES)
             )
             scores.append(1.0 if common else 10.0)
+        elif str(value) in f.COMMON_TOKENS or len(str(value)) < 3:
+            scores.append(1.0)
         else:
             scores.append(min(len(str(value)), 16) / 2)
     return min(scores) - 0.1 * (len(keys) - 1)
@@ -267,35 +263,66 @@ class CompiledQuery:
 
 
 class _LiteralChannel:
-    """Literals searched in one field's lower-cased text."""
+    """Literals searched in one field's lower-cased text.
 
-    __slots__ = ("automaton", "by_literal", "literals")
+    Two ways to search: one ``in`` test per literal (CPython's substring search: cheap per
+    character, one pass per literal) or one pass of a pyahocorasick automaton (one pass for all
+    literals, but far costlier per character). Each text takes whichever is cheaper for its length
+    and the channel's literal count, by the per-call and per-character costs measured with
+    ``bench/bench_matching.py`` (:data:`SCAN_COSTS_NS`).
+    """
+
+    __slots__ = ("automaton", "automaton_below", "by_literal", "literals")
 
     def __init__(self) -> None:
         self.by_literal: dict[str, list[int]] = {}
         self.literals: tuple[str, ...] = ()
         self.automaton: Any = None
+        self.automaton_below = 0
+        """Texts shorter than this many characters are searched with the automaton."""
 
     def add(self, literal: str, index: int) -> None:
         self.by_literal.setdefault(literal, []).append(index)
 
     def finish(self) -> None:
+        # A literal containing a shorter one of the same field need not be searched: the shorter
+        # one is found wherever it is, and the full tree sorts the candidates out.
+        for literal in sorted(self.by_literal, key=len, reverse=True):
+            inner = next(
+                (other for other in self.by_literal if other != literal and other in literal),
+                None,
+            )
+            if inner is not None:
+                self.by_literal[inner].extend(self.by_literal.pop(literal))
         self.literals = tuple(self.by_literal)
-        if len(self.literals) >= AUTOMATON_MIN_LITERALS:
-            self.automaton = ahocorasick.Automaton()
-            for literal in self.literals:
-                self.automaton.add_word(literal, literal)
-            self.automaton.make_automaton()
+        count = len(self.literals)
+        in_call, in_char, ac_call, ac_char = SCAN_COSTS_NS
+        # count * (in_call + in_char * n) > ac_call + ac_char * n  ⇔  automaton is cheaper
+        slope = ac_char - count * in_char
+        gain = count * in_call - ac_call
+        if gain <= 0:
+            return
+        self.automaton_below = int(gain / slope) if slope > 0 else 2**62
+        self.automaton = ahocorasick.Automaton()
+        for literal in self.literals:
+            self.automaton.add_word(literal, literal)
+        self.automaton.make_automaton()
 
     def scan(self, text: str, found: set[int]) -> None:
         by_literal = self.by_literal
-        if self.automaton is None:
-            for literal in self.literals:
-                if literal in text:
-                    found.update(by_literal[literal])
+        if len(text) < self.automaton_below:
+            for _, literal in self.automaton.iter(text):
+                found.update(by_literal[literal])
             return
-        for _, literal in self.automaton.iter(text):
-            found.update(by_literal[literal])
+        for literal in self.literals:
+            if literal in text:
+                found.update(by_literal[literal])
+
+
+#: (``in`` per call, ``in`` per character, automaton per call, automaton per character), in ns,
+#: measured on a 2-core VM with ``bench/bench_matching.py`` (HTML bodies of ~4 KB): a substring
+#: test runs at about a character per nanosecond, pyahocorasick's walk at about 28 ns a character.
+SCAN_COSTS_NS = (60.0, 0.8, 400.0, 28.0)
 
 
 @dataclass(slots=True)
@@ -305,6 +332,10 @@ class _EngineIndex:
     eq: dict[str, dict[Hashable, list[int]]] = field(default_factory=dict)
     literals: dict[str, _LiteralChannel] = field(default_factory=dict)
     always: list[int] = field(default_factory=list)
+    shodan_eq: list[tuple[f.ShodanFilter, dict[Hashable, list[int]]]] = field(default_factory=list)
+    shodan_literals: list[tuple[f.ShodanFilter | None, _LiteralChannel]] = field(
+        default_factory=list
+    )
 
     def add(self, compiled: CompiledQuery) -> None:
         index = len(self.queries)
@@ -321,6 +352,12 @@ class _EngineIndex:
     def finish(self) -> None:
         for channel in self.literals.values():
             channel.finish()
+        if self.engine is Engine.SHODAN:
+            self.shodan_eq = [(f.SHODAN_FILTERS[name], table) for name, table in self.eq.items()]
+            self.shodan_literals = [
+                (f.SHODAN_FILTERS.get(name) if name != f.SHODAN_FULL_TEXT_FIELD else None, ch)
+                for name, ch in self.literals.items()
+            ]
 
 
 class Matcher:
@@ -384,29 +421,49 @@ class Matcher:
 
 
 def _shodan_candidates(index: _EngineIndex, banner: Mapping[str, Any]) -> set[int]:
+    """Queries whose necessary key the banner holds (plus those without a key)."""
     found = set(index.always)
-    for name, table in index.eq.items():
-        flt = f.SHODAN_FILTERS[name]
-        for value in flt.extract(banner):
-            if flt.kind is f.ShodanKind.INT:
-                key: Any = value if f.is_int(value) else None
-            elif flt.kind is f.ShodanKind.SERIAL:
-                key = f.record_serial(value)
+    plain = type(banner) is dict
+    for flt, table in index.shodan_eq:
+        path = flt.path
+        if plain and path is not None:
+            node: Any = banner
+            for key in path:
+                node = node.get(key) if type(node) is dict else None
+            values = node if type(node) is list else () if node is None else (node,)
+        else:
+            values = flt.extract(banner)
+        kind = flt.kind
+        for value in values:
+            if kind is f.ShodanKind.INT:
+                key_value: Any = value if type(value) is int else None
+            elif kind is f.ShodanKind.SERIAL:
+                key_value = f.record_serial(value)
             else:
                 text = f.as_text(value)
-                key = text.lower() if text is not None else None
-            hits = table.get(key) if key is not None else None
-            if hits:
-                found.update(hits)
-    for name, channel in index.literals.items():
-        if name == f.SHODAN_FULL_TEXT_FIELD:
+                key_value = text.lower() if text is not None else None
+            if key_value is not None:
+                hits = table.get(key_value)
+                if hits:
+                    found.update(hits)
+    for flt_or_data, channel in index.shodan_literals:
+        if flt_or_data is None:
             values = f.shodan_data(banner)
+        elif plain and flt_or_data.path is not None:
+            node = banner
+            for key in flt_or_data.path:
+                node = node.get(key) if type(node) is dict else None
+            values = node if type(node) is list else () if node is None else (node,)
         else:
-            values = f.SHODAN_FILTERS[name].extract(banner)
+            values = flt_or_data.extract(banner)
         for value in values:
-            text = f.as_text(value)
-            if text:
-                channel.scan(text.lower(), found)
+            if type(value) is str:
+                if value:
+                    channel.scan(value.lower(), found)
+            else:
+                text = f.as_text(value)
+                if text:
+                    channel.scan(text.lower(), found)
     return found
 
 

@@ -142,13 +142,21 @@ def values_of(value: Any) -> list[Any]:
     return [value]
 
 
+def is_map(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """A JSON object (dicts checked first: the ABC test is slow on hot paths)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def dig(record: Any, *path: str) -> Any:
     """``record[a][b]…`` through objects only; None once a step is missing or not an object."""
     node = record
     for key in path:
-        if not isinstance(node, Mapping):
+        # Records parsed from JSON are plain dicts; the exact type test is much cheaper than an
+        # isinstance check against the Mapping ABC on this hot path.
+        if type(node) is dict or isinstance(node, Mapping):
+            node = node.get(key)
+        else:
             return None
-        node = node.get(key)
     return node
 
 
@@ -214,16 +222,34 @@ def text_matches(phrase: str, text: str, reading: TextReading = SHODAN_TEXT_READ
     return needle in text.lower()
 
 
+#: Words found in most web pages and HTTP headers. A prefilter literal made of one of them would
+#: select nearly every HTTP banner, so :func:`required_literal` prefers any other token of the
+#: phrase and the matcher ranks such literals as unselective as a port number.
+_COMMON_WORDS = """
+    a about account admin all an and api app application are as at auth be body bootstrap by
+    cache charset class close com connection content control copyright css dashboard data date
+    default div doctype en error for form found from get gmt head header home host href html
+    http https id if in index input is it javascript jquery js keep length link loading log
+    login logo main management menu meta min name net nginx no not of ok on or org page panel
+    password please portal post powered script server service sign span src style submit system
+    text the this title to type user username utf var version viewport web welcome width with
+    www x you your
+"""
+COMMON_TOKENS = frozenset(_COMMON_WORDS.split())
+
+
 def required_literal(phrase: str, reading: TextReading = SHODAN_TEXT_READING) -> str:
     """A lower-case string that the lower-cased field text must contain for ``phrase`` to match.
 
     Used by the compiled matcher's prefilter: under the token reading every token of the phrase
-    is a substring of the lower-cased text, so the longest token is the most selective choice.
+    is a substring of the lower-cased text; the longest token outside :data:`COMMON_TOKENS` is
+    the most selective choice.
     """
     if reading is TextReading.TOKENS:
         tokens = query_tokens(phrase)
         if tokens:
-            return max(tokens, key=len)
+            rare = [token for token in tokens if token not in COMMON_TOKENS]
+            return max(rare or tokens, key=len)
     return phrase.lower()
 
 
@@ -266,6 +292,8 @@ class ShodanFilter:
     name: str
     kind: ShodanKind
     extract: Extractor
+    path: tuple[str, ...] | None = None
+    """The banner path when the filter reads one plain field (lets the matcher walk it inline)."""
 
 
 #: Banners with no ``hash`` but an empty or missing ``data`` hash to 0: Shodan documents that
@@ -343,6 +371,7 @@ def _path(*path: str) -> Extractor:
     def extract(banner: Mapping[str, Any]) -> list[Any]:
         return values_of(dig(banner, *path))
 
+    extract.banner_path = path  # type: ignore[attr-defined]
     return extract
 
 
@@ -436,34 +465,41 @@ def ssl_text(banner: Mapping[str, Any]) -> list[Any]:
     and handshake details are left out: they are base64 noise that would only add false hits.
     """
     ssl = banner.get("ssl")
-    if not isinstance(ssl, Mapping):
+    if not is_map(ssl):
         return []
     parts: list[str] = []
     cert = ssl.get("cert")
-    if isinstance(cert, Mapping):
+    if is_map(cert):
         for name in ("subject", "issuer"):
             dn = cert.get(name)
-            if isinstance(dn, Mapping):
-                parts.extend(
-                    text for v in dn.values() for x in values_of(v) if (text := as_text(x))
-                )
-        for ext in values_of(cert.get("extensions")):
-            data = dig(ext, "data")
-            if isinstance(data, str):
+            if is_map(dn):
+                for value in dn.values():
+                    for item in value if type(value) is list else (value,):
+                        text = as_text(item)
+                        if text:
+                            parts.append(text)
+        extensions = cert.get("extensions")
+        for ext in extensions if type(extensions) is list else ():
+            data = ext.get("data") if is_map(ext) else None
+            if type(data) is str:
                 parts.append(data)
         serial = record_serial(cert.get("serial"))
         if serial is not None:
             parts.append(str(serial))
             parts.append(format(serial, "x"))
-        parts.extend(text for text in _fingerprints(banner) if isinstance(text, str))
-    for value in (dig(ssl, "cipher", "name"), ssl.get("jarm"), ssl.get("ja3s")):
-        if isinstance(value, str):
+        fingerprint = cert.get("fingerprint")
+        if is_map(fingerprint):
+            parts.extend(v for v in fingerprint.values() if type(v) is str)
+    cipher = ssl.get("cipher")
+    for value in (cipher.get("name") if is_map(cipher) else None, ssl.get("jarm"), ssl.get("ja3s")):
+        if type(value) is str:
             parts.append(value)
     return ["\n".join(parts)] if parts else []
 
 
 def _f(name: str, kind: ShodanKind, extract: Extractor) -> tuple[str, ShodanFilter]:
-    return name, ShodanFilter(name, kind, extract)
+    path = getattr(extract, "banner_path", None)
+    return name, ShodanFilter(name, kind, extract, path)
 
 
 _INT, _TEXT, _KEY = ShodanKind.INT, ShodanKind.TEXT, ShodanKind.KEYWORD
