@@ -151,6 +151,7 @@ class FakeEngine:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stop_hanging = threading.Event()
+        self._matches: dict[str, list[dict[str, Any]]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -159,6 +160,9 @@ class FakeEngine:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's
+            # algorithm and delayed ACKs add ~40 ms to every keep-alive response.
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 fake._serve(self, "GET")
@@ -214,9 +218,15 @@ class FakeEngine:
         return [r.page for r in self.searches(query) if r.page is not None]
 
     def matching(self, query: str) -> list[dict[str, Any]]:
-        """Records of the corpus the query matches, in corpus order."""
-        parsed = parse_query(self.engine, query)
-        return [record for record in self.corpus if evaluate(parsed, record) is not None]
+        """Records of the corpus the query matches, in corpus order (cached per query)."""
+        with self._lock:
+            cached = self._matches.get(query)
+        if cached is None:
+            parsed = parse_query(self.engine, query)
+            cached = [record for record in self.corpus if evaluate(parsed, record) is not None]
+            with self._lock:
+                self._matches[query] = cached
+        return cached
 
     # -- serving -------------------------------------------------------------------------
 
