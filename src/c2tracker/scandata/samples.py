@@ -150,7 +150,7 @@ NETWORKS = (
 # Deterministic keys and certificates
 
 
-def _is_probable_prime(candidate: int, rng: random.Random, rounds: int = 24) -> bool:
+def _is_probable_prime(candidate: int, rng: random.Random, rounds: int = 12) -> bool:
     """Miller-Rabin. Written here because ``cryptography`` cannot derive RSA keys from a seed,
     and sample files must be reproducible byte for byte."""
     if candidate < 4:
@@ -204,7 +204,7 @@ class _Keys:
     rsa_pool: list[rsa.RSAPrivateKey] = field(default_factory=list)
 
     def rsa(self, index: int) -> rsa.RSAPrivateKey:
-        while len(self.rsa_pool) < 3:
+        while len(self.rsa_pool) < 2:
             self.rsa_pool.append(_seeded_rsa_key(self.rng))
         return self.rsa_pool[index % len(self.rsa_pool)]
 
@@ -255,7 +255,7 @@ def make_certificate(
 ) -> x509.Certificate:
     """A certificate for ``spec``, signed deterministically."""
     if spec.key == "rsa":
-        key: Any = keys.rsa(rng.randrange(3))
+        key: Any = keys.rsa(rng.randrange(2))
     else:
         key = keys.ec(ec.SECP384R1() if spec.key == "ec384" else ec.SECP256R1())
     subject = _x509_name(spec.subject)
