@@ -37,7 +37,8 @@ Decisions (each one is a constant or function below, and has a test):
   value text is kept in :class:`Text`; the evaluator converts it.
 - Whitespace around a filter's colon is not allowed: ``port: 80`` is an error, since the
   filter would have no value.
-- An empty query is an error (shodan.md §4.3: the API refuses ``search('')``).
+- An empty query is an error (shodan.md §4.3: the API refuses ``search('')``), and so are an
+  empty phrase (``""``) and an empty filter value (``http.title:''``), which search nothing.
 """
 
 from __future__ import annotations
@@ -206,10 +207,10 @@ def _term(tree: Tree[Token], text: str) -> list[Node]:
     if tree.data == "filter":
         return [_filter(tree, text)]
     if tree.data == "prefixed":
-        return _prefixed_terms(tree)
+        return _prefixed_terms(tree, text)
     token = tree.children[0]
     assert isinstance(token, Token)
-    return [_full_text(token)]
+    return [_full_text(token, text)]
 
 
 def _filter(tree: Tree[Token], text: str) -> Field:
@@ -240,6 +241,8 @@ def _split_items(item: Token, text: str) -> list[tuple[Text, int]]:
         return [(Text(str(item)), start)]
 
     body, quote = unquote(str(item), escapes=True)
+    if not body.strip():
+        raise error_at(Engine.SHODAN.value, text, start, "empty filter value")
     values: list[tuple[Text, int]] = []
     raw = str(item)
     cursor = 1
@@ -276,17 +279,20 @@ def _bad_value(name: str, value: Text, wanted: str, text: str, position: int) ->
     )
 
 
-def _prefixed_terms(tree: Tree[Token]) -> list[Node]:
+def _prefixed_terms(tree: Tree[Token], text: str) -> list[Node]:
     """``name:'phrase'`` with an unknown name: the word ``name:`` AND the phrase."""
     prefix, phrase = tree.children
     assert isinstance(prefix, Token) and isinstance(phrase, Token)
-    return [_full_text(prefix), _full_text(phrase)]
+    return [_full_text(prefix, text), _full_text(phrase, text)]
 
 
-def _full_text(token: Token) -> FullText:
+def _full_text(token: Token, text: str) -> FullText:
     span = Span(token.start_pos or 0, token.end_pos or 0)
     raw = str(token)
-    if token.type in ("DQ", "SQ"):
-        body, quote = unquote(raw, escapes=True)
-        return FullText(Text(body, quote), span)
-    return FullText(Text(raw), span)
+    if token.type not in ("DQ", "SQ"):
+        return FullText(Text(raw), span)
+
+    body, quote = unquote(raw, escapes=True)
+    if not body.strip():
+        raise error_at(Engine.SHODAN.value, text, span.start, "empty phrase")
+    return FullText(Text(body, quote), span)
