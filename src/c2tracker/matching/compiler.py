@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -424,13 +424,17 @@ def _shodan_candidates(index: _EngineIndex, banner: Mapping[str, Any]) -> set[in
     """Queries whose necessary key the banner holds (plus those without a key)."""
     found = set(index.always)
     plain = type(banner) is dict
+    values: Sequence[Any]
     for flt, table in index.shodan_eq:
         path = flt.path
         if plain and path is not None:
             node: Any = banner
             for key in path:
                 node = node.get(key) if type(node) is dict else None
-            values = node if type(node) is list else () if node is None else (node,)
+            if type(node) is list:
+                values = node if flt.many else ()
+            else:
+                values = () if node is None else (node,)
         else:
             values = flt.extract(banner)
         kind = flt.kind
@@ -453,7 +457,10 @@ def _shodan_candidates(index: _EngineIndex, banner: Mapping[str, Any]) -> set[in
             node = banner
             for key in flt_or_data.path:
                 node = node.get(key) if type(node) is dict else None
-            values = node if type(node) is list else () if node is None else (node,)
+            if type(node) is list:
+                values = node if flt_or_data.many else ()
+            else:
+                values = () if node is None else (node,)
         else:
             values = flt_or_data.extract(banner)
         for value in values:

@@ -466,9 +466,12 @@ def _censys_field(node: Field, engine: Engine, view: RecordView, scope: _Scope) 
 
     result: Detail | None = None
     key = scope.prefix + node.name
+    numeric = path.rpartition(".")[2] in f.CENSYS_NUMERIC_FIELDS
     for alternative in _alternatives(node.value):
         needle = alternative.value if isinstance(alternative, Text) else ""
         for value, service in hits:
+            if numeric and not f.is_number(value) and not isinstance(alternative, Exists):
+                continue
             if censys_value_matches(node.op, alternative, value, engine):
                 result = result or Detail()
                 result.add(key, _evidence_value(value, needle))

@@ -294,6 +294,8 @@ class ShodanFilter:
     extract: Extractor
     path: tuple[str, ...] | None = None
     """The banner path when the filter reads one plain field (lets the matcher walk it inline)."""
+    many: bool = False
+    """The field holds a list (for ``path`` filters: otherwise a list value is malformed)."""
 
 
 #: Banners with no ``hash`` but an empty or missing ``data`` hash to 0: Shodan documents that
@@ -368,19 +370,37 @@ def hostname_matches(query: str, hostname: str) -> bool:
 
 
 def _path(*path: str) -> Extractor:
+    """A scalar field. A list where a scalar belongs is a malformed record and yields nothing,
+    so ``"port": [443]`` is not port 443."""
+
     def extract(banner: Mapping[str, Any]) -> list[Any]:
-        return values_of(dig(banner, *path))
+        value = dig(banner, *path)
+        return [] if value is None or isinstance(value, list) else [value]
 
     extract.banner_path = path  # type: ignore[attr-defined]
     return extract
 
 
-def _keys_of(*path: str) -> Extractor:
+def _list_path(*path: str) -> Extractor:
+    """A list field (``hostnames``, ``tags``…); a lone scalar counts as a one-item list."""
+
+    def extract(banner: Mapping[str, Any]) -> list[Any]:
+        return values_of(dig(banner, *path))
+
+    extract.banner_path = path  # type: ignore[attr-defined]
+    extract.many = True  # type: ignore[attr-defined]
+    return extract
+
+
+def _keys_of(*path: str, list_form: bool = False) -> Extractor:
+    """Keys of an object; with ``list_form``, a plain list of names is accepted too."""
+
     def extract(banner: Mapping[str, Any]) -> list[Any]:
         node = dig(banner, *path)
         if isinstance(node, Mapping):
             return list(node.keys())
-        # Some exporters write ``vulns`` as a plain list of CVE ids.
+        if not list_form:
+            return []
         return [item for item in values_of(node) if isinstance(item, str)]
 
     return extract
@@ -499,7 +519,7 @@ def ssl_text(banner: Mapping[str, Any]) -> list[Any]:
 
 def _f(name: str, kind: ShodanKind, extract: Extractor) -> tuple[str, ShodanFilter]:
     path = getattr(extract, "banner_path", None)
-    return name, ShodanFilter(name, kind, extract, path)
+    return name, ShodanFilter(name, kind, extract, path, getattr(extract, "many", False))
 
 
 _INT, _TEXT, _KEY = ShodanKind.INT, ShodanKind.TEXT, ShodanKind.KEYWORD
@@ -523,10 +543,10 @@ SHODAN_FILTERS: dict[str, ShodanFilter] = dict(
         _f("state", _TEXT, _path("location", "region_code")),
         _f("postal", _TEXT, _path("location", "postal_code")),
         _f("country", _KEY, _path("location", "country_code")),
-        _f("hostname", ShodanKind.HOSTNAME, _path("hostnames")),
-        _f("domain", _KEY, _path("domains")),
-        _f("tag", _KEY, _path("tags")),
-        _f("vuln", _KEY, _keys_of("vulns")),
+        _f("hostname", ShodanKind.HOSTNAME, _list_path("hostnames")),
+        _f("domain", _KEY, _list_path("domains")),
+        _f("tag", _KEY, _list_path("tags")),
+        _f("vuln", _KEY, _keys_of("vulns", list_form=True)),
         _f("cpe", ShodanKind.PREFIX, _cpes),
         _f("shodan.module", _KEY, _path("_shodan", "module")),
         _f("has_screenshot", ShodanKind.BOOL, _has_screenshot),
@@ -567,7 +587,7 @@ SHODAN_FILTERS: dict[str, ShodanFilter] = dict(
         _f("ssl.cipher.version", _KEY, _path("ssl", "cipher", "version")),
         _f("ssl.cipher.bits", _INT, _path("ssl", "cipher", "bits")),
         _f("ssl.cipher.name", _KEY, _path("ssl", "cipher", "name")),
-        _f("ssl.alpn", _KEY, _path("ssl", "alpn")),
+        _f("ssl.alpn", _KEY, _list_path("ssl", "alpn")),
         _f("ssl.chain_count", _INT, _chain_count),
         _f("ssl.jarm", _KEY, _path("ssl", "jarm")),
         _f("ssl.ja3s", _KEY, _path("ssl", "ja3s")),
@@ -615,6 +635,14 @@ def cenql_host_path(name: str) -> str | None:
     if name.startswith(CENQL_OTHER_DATASETS):
         return None
     return name
+
+
+#: Censys fields that hold numbers (by last path segment). A string there is a malformed record
+#: and never matches: otherwise ``port: 443`` would find ``"8443"`` by substring.
+CENSYS_NUMERIC_FIELDS = frozenset(
+    {"port", "status_code", "asn", "hash_shodan", "shodan_hash", "body_size", "service_count",
+     "pubkey_bit_size", "size", "length"}
+)  # fmt: skip
 
 
 def header_name_key(name: str) -> str:
