@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fakes.base import Fault
-from fakes.corpus import FAMILIES, censys_query, legacy_query, shodan_query
-from fakes.kits import CENSYS_TOKEN, LEGACY_ID, LEGACY_SECRET, ORG, SHODAN_KEY, Kit, make_kit
 from typer.testing import CliRunner
 
 from c2tracker.cli import app
 from c2tracker.model import Engine, QueryOutcome
 from c2tracker.store import Store
+from fakes.base import Fault
+from fakes.corpus import FAMILIES, censys_query, legacy_query, shodan_query
+from fakes.kits import CENSYS_TOKEN, LEGACY_ID, LEGACY_SECRET, ORG, SHODAN_KEY, Kit, make_kit
 
 
 def _write_rules(folder: Path) -> Path:

@@ -14,6 +14,8 @@ import pytest
 
 from c2tracker.model import Engine, QueryOutcome
 from c2tracker.sources.runner import run_engine
+
+pytestmark = pytest.mark.slow
 from fakes.base import Fault
 from fakes.kits import Kit
 from fakes.recorder import MemoryHistory

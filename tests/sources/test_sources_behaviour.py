@@ -9,10 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.base import Fault
-from fakes.corpus import shodan_banner
-from fakes.kits import SHODAN_KEY, Kit, make_kit
-from fakes.recorder import MemoryHistory
 
 from c2tracker.errors import CreditsExhausted, TransientError
 from c2tracker.model import Engine, QueryOutcome
@@ -23,6 +19,10 @@ from c2tracker.sources.http import RateLimiter, RetryPolicy
 from c2tracker.sources.runner import run_engine
 from c2tracker.sources.scanfiles import collect_scan
 from c2tracker.sources.shodan import ShodanSource, uses_filter
+from fakes.base import Fault
+from fakes.corpus import shodan_banner
+from fakes.kits import SHODAN_KEY, Kit, make_kit
+from fakes.recorder import MemoryHistory
 
 
 @pytest.fixture

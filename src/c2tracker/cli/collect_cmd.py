@@ -165,8 +165,21 @@ def _collect(
     reports: list[EngineReport] = []
     with store.begin_run(names, resume=resume) as run:
         for path in scan_paths:
-            err_console.print(for_terminal(f"scan:{path}: matching…"), markup=False)
-            scan = collect_scan([path], rules, run, source=f"scan:{path}")
+            with Progress(
+                TextColumn("{task.description}"),
+                TextColumn("{task.completed} record(s)"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as bar:
+                task = bar.add_task(for_terminal(f"scan:{path}"), total=None)
+                scan = collect_scan(
+                    [path],
+                    rules,
+                    run,
+                    source=f"scan:{path}",
+                    on_record=lambda n: bar.update(task, completed=n),
+                )
             err_console.print(
                 for_terminal(
                     f"scan:{path}: {scan.records} record(s), {scan.skipped} skipped, "
