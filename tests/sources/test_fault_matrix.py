@@ -14,11 +14,11 @@ import pytest
 
 from c2tracker.model import Engine, QueryOutcome
 from c2tracker.sources.runner import run_engine
-
-pytestmark = pytest.mark.slow
 from fakes.base import Fault
 from fakes.kits import Kit
 from fakes.recorder import MemoryHistory
+
+pytestmark = pytest.mark.slow
 
 ORDER = ("bravo-rat", "alpha-c2", "charlie-loader")
 

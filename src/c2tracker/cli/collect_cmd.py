@@ -178,7 +178,7 @@ def _collect(
                     rules,
                     run,
                     source=f"scan:{path}",
-                    on_record=lambda n: bar.update(task, completed=n),
+                    on_record=lambda n, bar=bar, task=task: bar.update(task, completed=n),
                 )
             err_console.print(
                 for_terminal(
