@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from c2tracker.errors import C2TrackerError
@@ -178,7 +186,7 @@ def _collect(
                     rules,
                     run,
                     source=f"scan:{path}",
-                    on_record=lambda n, bar=bar, task=task: bar.update(task, completed=n),
+                    on_record=partial(_show_records, bar, task),
                 )
             err_console.print(
                 for_terminal(
@@ -206,6 +214,10 @@ def _collect(
     _print_summary(reports)
     failed = any(r.outcome is QueryOutcome.FAILED for report in reports for r in report.results)
     return 1 if failed else 0
+
+
+def _show_records(bar: Progress, task: TaskID, records: int) -> None:
+    bar.update(task, completed=records)
 
 
 class _ProgressBar:
