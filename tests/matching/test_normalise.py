@@ -366,3 +366,27 @@ def test_timestamp_format_and_extra_fields() -> None:
 def test_parse_certificate_accepts_pem_with_leading_whitespace() -> None:
     pem = _self_signed().public_bytes(serialization.Encoding.PEM)
     assert parse_certificate(b"\n  " + pem).serial_number == 0x1234ABCD
+
+
+def test_command_line_prints_a_banner_and_reports_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from c2tracker.matching.normalise import main
+
+    response = tmp_path / "response.txt"
+    response.write_bytes((CLOUDFLARE_DATA + CLOUDFLARE_HTML).encode())
+    cert = tmp_path / "leaf.pem"
+    cert.write_text((DATA / "cloudflare-2020-leaf.pem").read_text())
+
+    code = main([str(response), "--ip", "104.18.166.49", "--port", "443", "--cert", str(cert),
+                 "--jarm", JARM, "--timestamp", "2020-09-29T12:44:48"])  # fmt: skip
+
+    assert code == 0
+    banner = json.loads(capsys.readouterr().out)
+    assert banner["hash"] == 2101142609
+    assert banner["ssl"]["cert"]["subject"] == {"CN": "ssl891870.cloudflaressl.com"}
+    assert banner["ssl"]["cert"]["expired"] is False
+
+    response.write_bytes(b"garbage\r\n\r\n")
+    assert main([str(response), "--ip", "104.18.166.49", "--port", "80"]) == 2
+    assert f"{response}:1: not an HTTP response" in capsys.readouterr().err

@@ -402,6 +402,8 @@ def ssl_from_certificate(
         for index, item in enumerate(chain, start=1)
     ]
     moment = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
 
     certificates = [leaf, *others]
     ssl: dict[str, Any] = {
@@ -557,6 +559,8 @@ def banner_from_response(
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise RecordError(f"port must be an integer 0-65535, got {port!r}")
     moment = timestamp or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # naive times are UTC, as in Shodan's timestamps
     is_tls = tls_cert is not None or jarm is not None
 
     data = response.data
@@ -670,3 +674,56 @@ def banner_from_http_response(
         transport=transport,
         extra=extra,
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m c2tracker.matching.normalise RESPONSE --ip IP --port N [...]``.
+
+    Prints one Shodan-shaped banner as a JSON line, ready for ``c2tracker match -``.
+    """
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(
+        prog="python -m c2tracker.matching.normalise",
+        description="Turn a raw HTTP response (curl -si output, a proxy log entry) into a "
+        "Shodan-shaped banner on stdout.",
+    )
+    parser.add_argument("response", type=Path, help="file with the raw response bytes")
+    parser.add_argument("--ip", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--cert", type=Path, help="leaf certificate, PEM or DER")
+    parser.add_argument("--chain", type=Path, action="append", default=[], help="chain cert")
+    parser.add_argument("--jarm", help="JARM fingerprint (62 hex characters)")
+    parser.add_argument("--favicon", type=Path, help="raw favicon bytes")
+    parser.add_argument("--favicon-url", help="where the favicon was fetched")
+    parser.add_argument("--hostname", help="host name used for the request")
+    parser.add_argument("--timestamp", help="when it was seen, ISO 8601 (default: now)")
+    args = parser.parse_args(argv)
+
+    try:
+        moment = datetime.fromisoformat(args.timestamp) if args.timestamp else None
+        banner = banner_from_http_response(
+            args.response.read_bytes(),
+            ip=args.ip,
+            port=args.port,
+            tls_cert=args.cert.read_bytes() if args.cert else None,
+            tls_chain=[path.read_bytes() for path in args.chain],
+            jarm=args.jarm,
+            favicon=args.favicon.read_bytes() if args.favicon else None,
+            favicon_url=args.favicon_url,
+            hostname=args.hostname,
+            timestamp=moment,
+            source=str(args.response),
+        )
+    except (RecordError, OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(banner))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
