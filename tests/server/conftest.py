@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,15 +17,32 @@ from fastapi.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.server.helpers import LiveServer, make_settings, start_live_server
-from tests.server.seed import SERVER_TOKEN, seeded_memory_store
+from tests.server.seed import SERVER_TOKEN, seed, store_settings
 
 from c2tracker.server import create_app
 from c2tracker.settings import Settings
+from c2tracker.store import Store
+
+
+@pytest.fixture(scope="session")
+def seeded_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store seeded once through the store's public API; tests get copies."""
+    path = tmp_path_factory.mktemp("seeded") / "store.sqlite"
+    url = f"sqlite:///{path}"
+    with Store.open(url, settings=store_settings(url)) as template:
+        seed(template)
+    return path
 
 
 @pytest.fixture
-def store() -> Any:
-    return seeded_memory_store()
+def store(seeded_sqlite: Path, tmp_path: Path) -> Iterator[Store]:
+    """A private copy of the seeded SQLite store (test_api.py also runs on PostgreSQL)."""
+    copy = tmp_path / "served.sqlite"
+    for part in seeded_sqlite.parent.glob(seeded_sqlite.name + "*"):
+        shutil.copyfile(part, copy.parent / part.name.replace(seeded_sqlite.name, copy.name))
+    url = f"sqlite:///{copy}"
+    with Store.open(url, settings=store_settings(url)) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -1,21 +1,18 @@
-"""Data the server tests serve: three families, three runs, sightings with hostile evidence."""
+"""Data the server tests serve, written through the store's public API.
+
+Four families over three weekly runs: Cobalt Strike grows from 10 to 30 IPs; Sliver is seen once
+and expires (its window is 3 days); XMRig (a dual-use tool) fails its query in run 2; and a
+"panel" whose name, title and evidence carry script payloads that must never run in a browser.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.server.memstore import MemoryStore
-
-from c2tracker.model import (
-    Category,
-    Indicator,
-    IndicatorStatus,
-    QueryOutcome,
-    QueryRunInfo,
-    RuleStat,
-    RunInfo,
-    Sighting,
-)
+from c2tracker.model import Category, Engine, Observation, QueryOutcome
+from c2tracker.settings import Settings
+from c2tracker.store import Store
+from c2tracker.store.rulemeta import SimpleQuery, SimpleRule
 
 READ_TOKEN = "read-token-1234567890"
 SERVER_TOKEN = "operator-token-0987654321"
@@ -27,112 +24,104 @@ SCRIPT_PAYLOAD = "<script>window.__pwned=1</script>"
 IMG_PAYLOAD = "<img src=x onerror=window.__pwned=2>"
 HOSTILE_TITLE = f"Panel {SCRIPT_PAYLOAD} {IMG_PAYLOAD}"
 
-HOSTILE_IP = "203.0.113.66"
-C2_IPS = [f"198.51.100.{n}" for n in range(1, 31)]
-TOOL_IPS = ["192.0.2.10", "192.0.2.11", "2001:db8::5"]
+# Public addresses (the store drops documentation and private ranges as bogons); tests never
+# connect to them.
+HOSTILE_IP = "185.220.101.66"
+C2_IPS = [f"45.61.136.{n}" for n in range(1, 31)]
+TOOL_IPS = ["91.92.240.10", "91.92.240.11", "2a0e:97c0:3e3::5"]
 
 
-def _indicator(
-    ip: str, rule_id: str, family: str, category: Category, **extra: object
-) -> Indicator:
+SLIVER_WINDOW_DAYS = 3
+
+
+def rule(rule_id: str, name: str, category: Category, query: str, **extra: object) -> SimpleRule:
     values: dict[str, object] = {
-        "ip": ip,
-        "rule_id": rule_id,
-        "family": family,
-        "feed_name": family,
+        "id": rule_id,
+        "name": name,
         "category": category,
-        "kind": "framework" if category is Category.C2 else "tool",
-        "dual_use": category is Category.TOOL,
-        "first_seen": T0,
-        "last_seen": T0 + timedelta(days=14),
-        "times_seen": 3,
-        "ports": (443,),
-        "engines": ("shodan",),
-        "queries": (f"{rule_id}:shodan:0000aaaa",),
-        "confidence": 80,
-        "status": IndicatorStatus.ACTIVE,
-        "valid_until": T0 + timedelta(days=44),
-        "malpedia": ("https://malpedia.caad.fkie.fraunhofer.de/details/win.cobalt_strike",),
-        "mitre": ("S0154",),
+        "feed_name": name,
+        "queries": (SimpleQuery(Engine.SHODAN, query),),
     }
     values.update(extra)
-    return Indicator(**values)  # type: ignore[arg-type]
+    return SimpleRule(**values)  # type: ignore[arg-type]
 
 
-def seeded_memory_store() -> MemoryStore:
-    store = MemoryStore()
-    for n, ip in enumerate(C2_IPS):
-        store.indicators.append(
-            _indicator(
-                ip,
-                "cobalt-strike",
-                "Cobalt Strike",
-                Category.C2,
-                last_seen=T0 + timedelta(days=n % 15),
-            )
-        )
-    for ip in TOOL_IPS:
-        store.indicators.append(_indicator(ip, "xmrig", "XMRig", Category.TOOL, malpedia=()))
-    store.indicators.append(
-        _indicator(HOSTILE_IP, "hostile-panel", HOSTILE_TITLE, Category.MALWARE, ports=(8080,))
+RULES = [
+    rule(
+        "cobalt-strike",
+        "Cobalt Strike",
+        Category.C2,
+        'ssl.jarm:"07d14d16d21d21d07c42d41d00041d"',
+        malpedia=("win.cobalt_strike",),
+        mitre=("S0154",),
+    ),
+    rule("sliver", "Sliver", Category.C2, 'ssl:"multiplayer"', malpedia=("win.sliver",)),
+    rule("xmrig", "XMRig", Category.TOOL, 'http.title:"XMRig"', kind="miner", dual_use=True),
+    rule(
+        "hostile-panel",
+        HOSTILE_TITLE,
+        Category.MALWARE,
+        f"http.title:{SCRIPT_PAYLOAD}",
+        kind="stealer",
+    ),
+]
+
+#: Per run (1-based): rule id → the IPs its query found; None means the query failed.
+FOUND: dict[int, dict[str, list[str] | None]] = {
+    1: {
+        "cobalt-strike": C2_IPS[:10],
+        "sliver": [C2_IPS[0]],
+        "xmrig": TOOL_IPS,
+        "hostile-panel": [HOSTILE_IP],
+    },
+    2: {"cobalt-strike": C2_IPS[:20], "sliver": [], "xmrig": None, "hostile-panel": [HOSTILE_IP]},
+    3: {"cobalt-strike": C2_IPS, "sliver": [], "xmrig": TOOL_IPS, "hostile-panel": [HOSTILE_IP]},
+}
+
+
+def store_settings(db: str) -> Settings:
+    return Settings(db=db, window_days_by_family={"sliver": SLIVER_WINDOW_DAYS})
+
+
+def observation(ip: str, spec: SimpleRule, seen: datetime) -> Observation:
+    hostile = spec.id == "hostile-panel"
+    evidence: dict[str, object] = (
+        {"http.title": HOSTILE_TITLE, "http.html": IMG_PAYLOAD}
+        if hostile
+        else {"ssl.jarm": "07d14d16d21d21d07c42d41d00041d"}
     )
-    store.indicators.append(
-        _indicator(
-            C2_IPS[0],
-            "sliver",
-            "Sliver",
-            Category.C2,
-            status=IndicatorStatus.EXPIRED,
-            valid_until=T0 + timedelta(days=2),
-            last_seen=T0,
-        )
+    return Observation(
+        ip=ip,
+        port=8080 if hostile else 443,
+        transport="tcp",
+        rule_id=spec.id,
+        family=spec.name,
+        engine=Engine.SHODAN,
+        query=spec.queries[0].query,
+        timestamp=seen,
+        evidence=evidence,
+        source="shodan",
+        hostnames=("evil.example",) if hostile else (),
+        org=IMG_PAYLOAD if hostile else "Example Hosting",
+        asn="AS64500",
+        country="NL",
     )
 
-    for run_id in (1, 2, 3):
-        started = T0 + timedelta(days=7 * (run_id - 1))
-        store.run_list.append(
-            RunInfo(
-                id=run_id,
-                started_at=started,
-                finished_at=started + timedelta(minutes=5),
-                status="ok" if run_id != 2 else "partial",
-                sources=("shodan",),
-                observations=10 * run_id,
-                queries_ok=4,
-                queries_failed=1 if run_id == 2 else 0,
-                queries_skipped=0,
-                credits={"shodan": run_id},
-            )
-        )
-        store.query_run_list.append(
-            QueryRunInfo(
-                run_id=run_id,
-                rule_id="cobalt-strike",
-                engine="shodan",
-                query='ssl.jarm:"07d14d16d21d21d07c42d41d00041d"',
-                outcome=QueryOutcome.OK,
-                reason=None,
-                pages=1,
-                credits=1,
-                results=10 * run_id,
-                duration_s=1.5,
-            )
-        )
-        store.stats.append(RuleStat(run_id, "cobalt-strike", 10 * run_id, 5, 5 * run_id, 0, {}))
-        store.sightings.append(
-            Sighting(
-                ip=HOSTILE_IP,
-                port=8080,
-                transport="tcp",
-                rule_id="hostile-panel",
-                engine="shodan",
-                query=f"http.title:{SCRIPT_PAYLOAD}",
-                run_id=run_id,
-                seen_at=started + timedelta(hours=1),
-                evidence={"http.title": HOSTILE_TITLE, "http.html": IMG_PAYLOAD},
-                hostnames=("evil.example",),
-                org=IMG_PAYLOAD,
-            )
-        )
-    store.engines = {"shodan": T0 + timedelta(days=14), "censys": None}
-    return store
+
+def seed(store: Store, runs: int = 3) -> None:
+    """Writes :data:`FOUND` into ``store`` as ``runs`` weekly collect runs."""
+    for number in range(1, runs + 1):
+        started = T0 + timedelta(days=7 * (number - 1))
+        with store.begin_run(["shodan"], started_at=started) as handle:
+            for spec in RULES:
+                query = spec.queries[0].query
+                query_run = handle.start_query(spec.id, Engine.SHODAN, query)
+                ips = FOUND[number][spec.id]
+                if ips is None:
+                    handle.finish_query(query_run, QueryOutcome.FAILED, reason="HTTP 503")
+                    continue
+                seen = started + timedelta(hours=1)
+                rows = [observation(ip, spec, seen) for ip in ips]
+                handle.record_page(query_run, 1, rows, credits=1, total=len(rows))
+                handle.finish_query(query_run, QueryOutcome.OK, duration_s=1.5)
+            store.finish_run(handle, RULES)

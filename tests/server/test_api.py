@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from tests.server.seed import C2_IPS, HOSTILE_IP, HOSTILE_TITLE, SERVER_TOKEN, TOOL_IPS
+from tests.server.seed import (
+    C2_IPS,
+    HOSTILE_IP,
+    HOSTILE_TITLE,
+    SERVER_TOKEN,
+    TOOL_IPS,
+    seed,
+    store_settings,
+)
+
+from c2tracker.store import Store
+from store_fixtures import store_url
 
 OPERATOR = {"Authorization": f"Bearer {SERVER_TOKEN}"}
+
+__all__ = ["store_url"]
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """Here the store runs on SQLite and on PostgreSQL, seeded through its public API."""
+    with Store.open(store_url, settings=store_settings(store_url)) as opened:
+        seed(opened)
+        yield opened
 
 
 def all_pages(client: TestClient, url: str) -> list[dict[str, Any]]:
@@ -29,7 +52,7 @@ def test_indicators_page_through_every_indicator_once_in_family_then_ip_order(
 
     expected = [(i.rule_id, i.ip) for i in store.iter_indicators()]
     assert [(r["rule_id"], r["ip"]) for r in rows] == expected
-    assert len(rows) == len(store.indicators)
+    assert len(rows) == 35
 
 
 def test_indicator_filters(client: TestClient) -> None:
@@ -72,7 +95,7 @@ def test_ip_history_normalises_mapped_ipv6(client: TestClient) -> None:
 
 
 def test_ip_history_unknown_and_invalid(client: TestClient) -> None:
-    unknown = client.get("/api/v1/ip/192.0.2.200")
+    unknown = client.get("/api/v1/ip/8.8.4.4")
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "not_found"
 
@@ -86,19 +109,27 @@ def test_families_rules_runs_status(client: TestClient) -> None:
     assert families == {"cobalt-strike": 30, "hostile-panel": 1, "sliver": 0, "xmrig": 3}
 
     rules = {r["id"]: r for r in client.get("/api/v1/rules").json()}
-    assert [h["hits"] for h in rules["cobalt-strike"]["history"]] == [10, 20, 30]
+    history = rules["cobalt-strike"]["history"]
+    assert [(h["run_id"], h["hits"], h["new"], h["kept"]) for h in history] == [
+        (1, 10, 10, 0),
+        (2, 20, 10, 10),
+        (3, 30, 10, 20),
+    ]
     assert rules["cobalt-strike"]["last_run"]["run_id"] == 3
 
     runs = client.get("/api/v1/runs").json()
     assert [r["id"] for r in runs] == [3, 2, 1]
     detail = client.get("/api/v1/runs/2").json()
-    assert detail["status"] == "partial" and detail["queries"][0]["results"] == 20
+    outcomes = {q["rule_id"]: (q["outcome"], q["results"]) for q in detail["queries"]}
+    assert outcomes["cobalt-strike"] == ("ok", 20)
+    assert outcomes["xmrig"][0] == "failed"
+    assert detail["queries_failed"] == 1
     assert client.get("/api/v1/runs/99").status_code == 404
 
     status = client.get("/api/v1/status").json()
     assert status["active_indicators"] == 34
     assert status["last_run"]["id"] == 3
-    assert status["engines"] == {"shodan": "2026-01-19T03:00:00Z", "censys": None}
+    assert status["engines"]["shodan"] is not None
     assert status["feed"]["stale"] is False
 
 
@@ -110,24 +141,36 @@ def test_revoke_and_unrevoke(client: TestClient, store: Any) -> None:
     )
     assert response.status_code == 200, response.text
     assert store.lookup(C2_IPS[1]).indicators[0].status == "revoked"
+    audit = store.audit_log()
+    # The audit log lists the newest action first.
+    assert (audit[0].action, audit[0].actor, audit[0].reason) == ("revoke", "api", "sinkhole")
 
     response = client.delete(
         "/api/v1/revoke", params={"ip": C2_IPS[1], "rule_id": "cobalt-strike"}, headers=OPERATOR
     )
     assert response.status_code == 200
     assert store.lookup(C2_IPS[1]).indicators[0].status == "active"
-    assert [a[0] for a in store.audit] == ["revoke", "unrevoke"]
+    assert [a.action for a in store.audit_log()][:2] == ["unrevoke", "revoke"]
+
+    again = client.delete(
+        "/api/v1/revoke", params={"ip": C2_IPS[1], "rule_id": "cobalt-strike"}, headers=OPERATOR
+    )
+    assert again.status_code == 400
+    assert again.json()["error"]["code"] == "rejected"
 
 
 def test_allowlist_round_trip_and_store_refusal(client: TestClient, store: Any) -> None:
     added = client.post(
-        "/api/v1/allowlist", json={"value": "192.0.2.0/24", "reason": "lab"}, headers=OPERATOR
+        "/api/v1/allowlist", json={"value": "91.92.240.0/24", "reason": "lab"}, headers=OPERATOR
     )
     assert added.status_code == 200
-    assert store.allowlist == {"192.0.2.0/24": "lab"}
+    assert [(e["value"], e["reason"]) for e in store.allowlist()] == [("91.92.240.0/24", "lab")]
+    assert store.lookup(TOOL_IPS[0]).indicators[0].status == "allowlisted"
 
-    removed = client.delete("/api/v1/allowlist", params={"value": "192.0.2.0/24"}, headers=OPERATOR)
-    assert removed.status_code == 200 and store.allowlist == {}
+    removed = client.delete(
+        "/api/v1/allowlist", params={"value": "91.92.240.0/24"}, headers=OPERATOR
+    )
+    assert removed.status_code == 200 and store.allowlist() == []
 
     refused = client.post(
         "/api/v1/allowlist", json={"value": "bogus", "reason": "x"}, headers=OPERATOR

@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 #: Most indicators one page of ``GET /indicators`` returns.
 MAX_LIMIT = 1000
 
+#: Finished runs whose rule statistics ``/rules`` and the family pages show.
+HISTORY_RUNS = 10
+
 #: Runs scanned to find one by id (the store lists runs newest first).
 RUN_SEARCH_DEPTH = 10_000
 
@@ -414,11 +417,14 @@ def families(request: Request) -> Response:
     return OrjsonResponse(body)
 
 
-def rule_histories(request: Request) -> dict[str, list[dict[str, Any]]]:
-    """Rule id → its per-run statistics, oldest run first."""
+def rule_histories(request: Request, runs: int = HISTORY_RUNS) -> dict[str, list[dict[str, Any]]]:
+    """Rule id → its statistics in each of the last ``runs`` finished runs, oldest first."""
+    store = context(request).store
+    finished = [run.id for run in store.runs(limit=runs) if run.finished_at is not None]
     histories: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for stat in sorted(context(request).store.rule_stats(), key=lambda s: s.run_id):
-        histories[stat.rule_id].append(rule_stat_json(stat))
+    for run_id in sorted(finished):
+        for stat in store.rule_stats(run_id):
+            histories[stat.rule_id].append(rule_stat_json(stat))
     return histories
 
 

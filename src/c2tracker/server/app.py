@@ -83,7 +83,7 @@ def route_table() -> list[tuple[str, frozenset[str]]]:
     for prefix, router in routers:
         for route in router.routes:
             if isinstance(route, APIRoute):
-                table.append((prefix + route.path, frozenset(route.methods)))
+                table.append((prefix + route.path, frozenset(route.methods or ())))
     return table
 
 

@@ -132,7 +132,7 @@ def family(request: Request, rule_id: str) -> HTMLResponse:
     if rule is None and not indicators:
         raise not_found(f"no family {rule_id[:100]!r}")
 
-    history = rule_histories(request).get(rule_id, [])
+    history = rule_histories(request, TREND_RUNS).get(rule_id, [])
     statuses = Counter(str(indicator.status) for indicator in indicators[:FAMILY_PAGE_ROWS])
     chart = bar_chart("Hits per run", [(f"#{h['run_id']}", h["hits"]) for h in history])
     return page(

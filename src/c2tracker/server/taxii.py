@@ -20,7 +20,6 @@ import binascii
 import bisect
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,11 +29,12 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from c2tracker.feeds.base import FamilyInfo, stable_uuid
 from c2tracker.model import Category
 from c2tracker.server.auth import check_read
 from c2tracker.server.deps import context
 from c2tracker.server.errors import TAXII_MEDIA_TYPE, ApiError, bad_request, not_found
-from c2tracker.server.stix import NAMESPACE, Entry, entries_for, stix_time
+from c2tracker.server.stix import Entry, entries_for, stix_time
 
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
 
@@ -78,12 +78,12 @@ class Collection:
 
 def collection_id(key: str) -> str:
     """The stable id of a collection: UUIDv5 of ``all``, ``category:<c>`` or ``family:<id>``."""
-    return str(uuid.uuid5(NAMESPACE, f"collection:{key}"))
+    return stable_uuid("taxii-collection", key)
 
 
 def _in_category(category: Category) -> Callable[[Entry], bool]:
     def accepts(entry: Entry) -> bool:
-        return entry.indicator is None or entry.indicator.category is category
+        return entry.category is None or entry.category == category.value
 
     return accepts
 
@@ -119,7 +119,8 @@ def collections(request: Request) -> list[Collection]:
     family_ids = sorted({rule_id for rule_id, _ in ctx.store.families()} | set(ctx.rules))
     for rule_id in family_ids:
         rule = ctx.rules.get(rule_id)
-        name = rule.name if rule else index.family_names.get(rule_id, rule_id)
+        known = index.families.get(rule_id)
+        name = rule.name if rule else known.name if known else rule_id
         found.append(
             Collection(
                 collection_id(f"family:{rule_id}"),
@@ -148,8 +149,7 @@ class ObjectIndex:
 
     entries: list[Entry]
     keys: list[tuple[datetime, str]]
-    family_created: dict[str, datetime]
-    family_names: dict[str, str]
+    families: dict[str, FamilyInfo]
     built_at: float
 
 
@@ -169,14 +169,9 @@ class IndexCache:
             index = self._index
             if index is None or time.monotonic() - index.built_at > self.ttl:
                 indicators = list(context(request).store.iter_indicators())
-                entries, created = entries_for(indicators)
+                entries, families = entries_for(indicators, context(request).rules)
                 keys = [(e.date_added, e.id) for e in entries]
-                names = {
-                    e.rule_id: e.indicator.family
-                    for e in entries
-                    if e.kind == "family" and e.rule_id is not None and e.indicator is not None
-                }
-                index = ObjectIndex(entries, keys, created, names, time.monotonic())
+                index = ObjectIndex(entries, keys, families, time.monotonic())
                 self._index = index
             return index
 
@@ -344,11 +339,7 @@ def envelope(page: Page, objects: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def stix_objects(index: ObjectIndex, entries: list[Entry]) -> list[dict[str, Any]]:
-    built = []
-    for entry in entries:
-        obj = entry.build(index.family_created)
-        built.append(orjson.loads(obj.serialize()))
-    return built
+    return [entry.build(index.families) for entry in entries]
 
 
 # ----------------------------------------------------------------------------------------------
