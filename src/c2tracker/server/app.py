@@ -133,13 +133,16 @@ def create_app(
     """
     opened = store if store is not None else _open_store(settings)
     corpus = rule_summaries(rules if rules is not None else _load_rules(settings))
+    served_feeds = feeds_dir or settings.feeds_dir
     scheduler = Scheduler(
-        job or (lambda: collect_and_publish(settings, opened)), every=collect_every, cron=cron
+        job or (lambda: collect_and_publish(settings, opened, served_feeds)),
+        every=collect_every,
+        cron=cron,
     )
     ctx = ServerContext(
         settings=settings,
         store=opened,
-        feeds_dir=feeds_dir or settings.feeds_dir,
+        feeds_dir=served_feeds,
         rules=corpus,
         scheduler=scheduler,
     )

@@ -18,6 +18,7 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from croniter import croniter
@@ -175,29 +176,39 @@ class Scheduler:
             self.run_once()
 
 
-def collect_and_publish(settings: Settings, store: Any) -> None:
-    """One scheduled run: collect from every configured source, then publish the feeds.
+#: Seconds a scheduled run waits for one engine answer (the collect command's default).
+COLLECT_TIMEOUT_S = 60.0
 
-    The collector (``c2tracker.sources.run_collect``) and the publisher
-    (``c2tracker.feeds.publish``) are looked up at call time, so the server starts even in an
-    install where one of them is missing, and says so when a run is asked for.
+
+def collect_and_publish(settings: Settings, store: Any, out_dir: Path | None = None) -> None:
+    """One scheduled run: ``c2tracker collect`` from every configured source, then publish.
+
+    Uses the collect command's library entry point (``run_collect`` in
+    :mod:`c2tracker.cli.collect_cmd`), which takes the store's run lock, and
+    :func:`c2tracker.feeds.publish`, which swaps the feed folder atomically. Both are imported
+    at call time so that the server starts even when a run could not.
 
     Raises:
-        ConfigError: the collector or the publisher is not available.
+        C2TrackerError: collect found nothing to do or failed (the feed is not republished).
     """
-    try:
-        from c2tracker import feeds, sources
-        from c2tracker.rules import load_rules
-    except ImportError as exc:
-        raise ConfigError(f"scheduled collection is unavailable: {exc}") from None
+    from c2tracker.cli.collect_cmd import run_collect
+    from c2tracker.feeds import publish
+    from c2tracker.rules import load_rules
 
-    run_collect = getattr(sources, "run_collect", None)
-    publish = getattr(feeds, "publish", None)
-    if run_collect is None or publish is None:
-        raise ConfigError("scheduled collection is unavailable: collector or publisher missing")
-
-    rules = load_rules(settings.rules_dir, collect_errors=True)
     logger.info("scheduled collect starting")
-    run_collect(store, rules, settings=settings)
-    publish(store, rules, settings.feeds_dir, settings=settings)
+    status = run_collect(
+        settings,
+        sources=[],
+        rules_dir=None,
+        only=[],
+        budget=[],
+        dry_run=False,
+        resume=False,
+        timeout=COLLECT_TIMEOUT_S,
+    )
+    if status != 0:
+        raise C2TrackerError(f"collect ended with status {status}; the feed was not republished")
+
+    rules = load_rules(settings.rules_dir)
+    publish(store, rules, out_dir or settings.feeds_dir, settings=settings)
     logger.info("scheduled collect and publish finished")
