@@ -61,7 +61,11 @@ def test_every_rule_matches_a_sample_record_for_every_engine_it_has_queries_for(
     for engine, record in _read("positives.json.gz"):
         assert engine is not None
         found.update((o.rule_id, o.engine) for o in matcher.match(record, engine))
-    assert sorted(wanted - found) == []
+    missing = sorted(wanted - found)
+    assert missing == [], (
+        "regenerate the sample: python -m c2tracker.scandata.samples "
+        f"--out src/c2tracker/scandata/sample (rules without a positive: {missing})"
+    )
 
 
 def test_benign_look_alikes_match_no_rule(matcher: Matcher) -> None:

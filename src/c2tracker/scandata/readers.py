@@ -33,7 +33,6 @@ import gzip
 import io
 import json
 import logging
-import os
 import re
 import sys
 import zlib
@@ -521,8 +520,3 @@ def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return type(value).__name__
-
-
-def is_scan_file(path: str | os.PathLike[str]) -> bool:
-    """Whether a directory walk would read ``path``."""
-    return str(path).lower().endswith(SCAN_SUFFIXES)
