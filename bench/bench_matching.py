@@ -45,16 +45,122 @@ from c2tracker.rules import Rule, load_rules
 POSITIVE_SHARE = 0.005
 TEN = 10
 
-_WORDS = (
-    "the of and to in is for on with as by at from this that be are it or an was login user "
-    "password admin panel dashboard welcome sign submit form input button div span class id "
-    "style script src href link meta content viewport width device initial scale charset utf "
-    "jquery bootstrap container row col navbar footer header main section article copyright "
-    "all rights reserved privacy policy terms contact about home services products support "
-    "news blog search menu toggle icon image logo banner slider item list table data value "
-    "server client request response error page not found forbidden redirect loading please "
-    "wait enable javascript browser cookie session token secure account remember forgot reset"
-).split()
+_WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "for",
+    "on",
+    "with",
+    "as",
+    "by",
+    "at",
+    "from",
+    "this",
+    "that",
+    "be",
+    "are",
+    "it",
+    "or",
+    "an",
+    "was",
+    "login",
+    "user",
+    "password",
+    "admin",
+    "panel",
+    "dashboard",
+    "welcome",
+    "sign",
+    "submit",
+    "form",
+    "input",
+    "button",
+    "div",
+    "span",
+    "class",
+    "id",
+    "style",
+    "script",
+    "src",
+    "href",
+    "link",
+    "meta",
+    "content",
+    "viewport",
+    "width",
+    "device",
+    "initial",
+    "scale",
+    "charset",
+    "utf",
+    "jquery",
+    "bootstrap",
+    "container",
+    "row",
+    "col",
+    "navbar",
+    "footer",
+    "header",
+    "main",
+    "section",
+    "article",
+    "copyright",
+    "all",
+    "rights",
+    "reserved",
+    "privacy",
+    "policy",
+    "terms",
+    "contact",
+    "about",
+    "home",
+    "services",
+    "products",
+    "support",
+    "news",
+    "blog",
+    "search",
+    "menu",
+    "toggle",
+    "icon",
+    "image",
+    "logo",
+    "banner",
+    "slider",
+    "item",
+    "list",
+    "table",
+    "data",
+    "value",
+    "server",
+    "client",
+    "request",
+    "response",
+    "error",
+    "page",
+    "not",
+    "found",
+    "forbidden",
+    "redirect",
+    "loading",
+    "please",
+    "wait",
+    "enable",
+    "javascript",
+    "browser",
+    "cookie",
+    "session",
+    "token",
+    "secure",
+    "account",
+    "remember",
+    "forgot",
+    "reset",
+]
 _TAGS = ("div", "span", "p", "a", "li", "td", "section", "h2", "label", "button")
 
 
@@ -97,7 +203,7 @@ class Generator:
 
     def _base(self, port: int, data: str, module: str) -> dict[str, Any]:
         rng = self.rng
-        ip = f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        ip = ".".join(str(rng.randint(1, 223 if i == 0 else 254)) for i in range(4))
         name = f"{rng.choice(_WORDS)}{rng.randint(1, 999)}.example.net"
         return {
             "ip": sum(int(p) << s for p, s in zip(ip.split("."), (24, 16, 8, 0), strict=True)),
@@ -147,7 +253,7 @@ class Generator:
         data = (
             f"HTTP/1.1 200 OK\r\nServer: {server}\r\nDate: Mon, 01 Jan 2026 00:00:00 GMT\r\n"
             f"Content-Type: text/html; charset=UTF-8\r\nContent-Length: {len(html)}\r\n"
-            f"Connection: keep-alive\r\nETag: \"{rng.randint(10**8, 10**9):x}\"\r\n\r\n"
+            f'Connection: keep-alive\r\nETag: "{rng.randint(10**8, 10**9):x}"\r\n\r\n'
         )
         port = rng.choice([80, 8080, 8000, 8888]) if not tls else rng.choice([443, 8443, 4443])
         banner = self._base(port, data, "https" if tls else "http")

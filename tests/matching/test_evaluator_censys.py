@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from c2tracker.matching import evaluate, unwrap_censys_host
-from c2tracker.matching import fields as f
+from c2tracker.matching import evaluate, fields as f, unwrap_censys_host
 from c2tracker.querylang import parse_query
 from c2tracker.querylang.ast import Engine, Query
+
+CS_CERT_SHA256 = "64257fc0fac31c01a5ccd816c73ea86e639260da1604d04db869bb603c2886e6"
 
 PLATFORM_HOST: dict[str, Any] = {
     "ip": "198.51.100.20",
@@ -36,14 +37,16 @@ PLATFORM_HOST: dict[str, Any] = {
             "software": [{"vendor": "fortra", "product": "cobalt strike"}],
             "threats": [{"name": "Cobalt Strike"}],
             "cert": {
-                "fingerprint_sha256": "64257fc0fac31c01a5ccd816c73ea86e639260da1604d04db869bb603c2886e6",
+                "fingerprint_sha256": CS_CERT_SHA256,
                 "parsed": {
                     "subject_dn": "CN=Major Cobalt Strike, O=cobaltstrike",
                     "subject": {"common_name": ["Major Cobalt Strike"]},
                     "validity_period": {"not_after": "2027-01-01T00:00:00Z"},
                 },
             },
-            "jarm": {"fingerprint": "07d14d16d21d21d07c42d41d00041d24a458a375eef0c576d23a7bab9a9fb1"},
+            "jarm": {
+                "fingerprint": "07d14d16d21d21d07c42d41d00041d24a458a375eef0c576d23a7bab9a9fb1"
+            },
             "endpoints": [
                 {
                     "path": "/",
@@ -213,8 +216,13 @@ def test_platform_header_pairs() -> None:
 
 def test_nested_block_binds_conditions_to_one_service() -> None:
     # Port 22 and product "cobalt strike" exist, but on different services.
-    assert evaluate(cenql('host.services.port: 22 and host.services.software.product: "cobalt"'),
-                    PLATFORM_HOST) is not None  # fmt: skip
+    assert (
+        evaluate(
+            cenql('host.services.port: 22 and host.services.software.product: "cobalt"'),
+            PLATFORM_HOST,
+        )
+        is not None
+    )
     nested = cenql('host.services: (port: 22 and software.product: "cobalt")')
     assert evaluate(nested, PLATFORM_HOST) is None
     nested = cenql('host.services: (port: 443 and software.product: "cobalt")')
@@ -246,7 +254,9 @@ def test_evidence_for_fields_and_nested_blocks() -> None:
     evidence = evaluate(legacy("services: (service_name: UNKNOWN)"), LEGACY_HOST)
     assert evidence == {"services.service_name": "UNKNOWN", "services.port": 50050}
     evidence = evaluate(cenql("cobaltstrike"), PLATFORM_HOST)
-    assert evidence == {"host.services.cert.parsed.subject_dn": "CN=Major Cobalt Strike, O=cobaltstrike"}
+    assert evidence == {
+        "host.services.cert.parsed.subject_dn": "CN=Major Cobalt Strike, O=cobaltstrike"
+    }
 
 
 def test_existential_over_arrays_reports_every_satisfying_value() -> None:

@@ -7,9 +7,7 @@ from typing import Any
 import mmh3
 import pytest
 
-from c2tracker.matching import evaluate
-from c2tracker.matching import evaluator as ev
-from c2tracker.matching import fields as f
+from c2tracker.matching import evaluate, evaluator as ev, fields as f
 from c2tracker.querylang import parse_query
 from c2tracker.querylang.ast import Engine, Field, FullText, Op, Query, Text
 

@@ -36,7 +36,7 @@ CENSYS_QUERIES = [
     'host.services: (port=443 and protocol="HTTP")',
     'host.services.endpoints.http.headers: (key="Server" and value="nginx")',
     "host.ip: '10.0.0.0/8'",
-    "host.services.cert.parsed.subject_dn =~ \"Major\"",
+    'host.services.cert.parsed.subject_dn =~ "Major"',
     "host.services.endpoints.http.status_code > 100",
     "sliver",
 ]
@@ -76,7 +76,10 @@ HOSTILE_HOSTS: list[dict[str, Any]] = [
     {"ip": "192.0.2.1", "services": [{"port": 80, "endpoints": [{"http": None}]}]},
     {"ip": "192.0.2.1", "services": [{"port": 80, "endpoints": [{"http": {"headers": None}}]}]},
     {"ip": "192.0.2.1", "services": [{"port": 80, "endpoints": [{"http": {"headers": "x"}}]}]},
-    {"ip": "192.0.2.1", "services": [{"port": 80, "endpoints": [{"http": {"headers": [1, None]}}]}]},
+    {
+        "ip": "192.0.2.1",
+        "services": [{"port": 80, "endpoints": [{"http": {"headers": [1, None]}}]}],
+    },
     {
         "ip": "192.0.2.1",
         "services": [{"port": 80, "endpoints": [{"http": {"headers": {"Server": None, "X": 5}}}]}],

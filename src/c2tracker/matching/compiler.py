@@ -285,15 +285,6 @@ class _LiteralChannel:
         self.by_literal.setdefault(literal, []).append(index)
 
     def finish(self) -> None:
-        # A literal containing a shorter one of the same field need not be searched: the shorter
-        # one is found wherever it is, and the full tree sorts the candidates out.
-        for literal in sorted(self.by_literal, key=len, reverse=True):
-            inner = next(
-                (other for other in self.by_literal if other != literal and other in literal),
-                None,
-            )
-            if inner is not None:
-                self.by_literal[inner].extend(self.by_literal.pop(literal))
         self.literals = tuple(self.by_literal)
         count = len(self.literals)
         in_call, in_char, ac_call, ac_char = SCAN_COSTS_NS
