@@ -92,7 +92,7 @@ def get_state(ctx: typer.Context) -> State:
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Prints ``message`` (terminal-safe) to stderr and returns the Exit to raise."""
-    err_console.print(for_terminal(message), markup=False, highlight=False)
+    err_console.print(for_terminal(message), markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -129,7 +129,7 @@ def main() -> None:
     try:
         app()
     except C2TrackerError as exc:
-        err_console.print(for_terminal(f"error: {exc}"), markup=False, highlight=False)
+        err_console.print(for_terminal(f"error: {exc}"), markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted", markup=False)
