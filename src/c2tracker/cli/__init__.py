@@ -129,7 +129,9 @@ def main() -> None:
     try:
         app()
     except C2TrackerError as exc:
-        err_console.print(for_terminal(f"error: {exc}"), markup=False, highlight=False, soft_wrap=True)
+        err_console.print(
+            for_terminal(f"error: {exc}"), markup=False, highlight=False, soft_wrap=True
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted", markup=False)
