@@ -354,3 +354,24 @@ def test_big_certificate_serials_stay_exact(tmp_path: Path) -> None:
     value = records[0].data["ssl"]["cert"]["serial"]
     assert isinstance(value, int) and value == serial
     assert records[0].data["http"]["html"] == "1" * 40
+
+
+def test_byte_order_marks_and_utf16_exports(tmp_path: Path) -> None:
+    utf8 = tmp_path / "bom.jsonl"
+    utf8.write_bytes(b"\xef\xbb\xbf" + jsonl(banner("192.0.2.1"), banner("192.0.2.2")))
+    utf16 = tmp_path / "powershell.json"  # Windows PowerShell's `>` writes UTF-16 with a BOM
+    utf16.write_bytes(
+        json.dumps({"matches": [banner("192.0.2.3", title="café")]}, indent=2).encode("utf-16")
+    )
+    gz16 = tmp_path / "utf16.jsonl.gz"
+    gz16.write_bytes(gzip.compress(jsonl(banner("192.0.2.4")).decode().encode("utf-16-le")))
+
+    records, stats = read(utf8, utf16)
+
+    assert ips(records) == ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+    assert records[2].data["title"] == "café"
+    assert stats.error_count == 0
+
+    # UTF-16 without a byte-order mark is not guessed: it is reported, not misread.
+    records, stats = read(gz16)
+    assert records == [] and stats.error_count >= 1

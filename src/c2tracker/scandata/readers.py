@@ -39,7 +39,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, Protocol, cast
 
 import orjson
 
@@ -205,7 +205,7 @@ def _read_one(name: str, opener: Opener, stats: ReadStats) -> Iterator[ScanRecor
         return
 
     try:
-        stream = _maybe_gunzip(raw)
+        stream = _without_bom(_maybe_gunzip(raw))
         yield from _read_stream(name, stream, stats)
     finally:
         if raw is not sys.stdin.buffer:
@@ -223,6 +223,33 @@ def _maybe_gunzip(raw: IO[bytes]) -> IO[bytes]:
     return buffered
 
 
+class _LineReader(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+class _Utf16Lines:
+    """UTF-16 text (what Windows PowerShell's ``>`` writes) handed out as UTF-8 lines."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._text = io.TextIOWrapper(
+            cast(io.BufferedReader, stream), encoding="utf-16", errors="replace", newline=""
+        )
+
+    def readline(self, size: int = -1, /) -> bytes:
+        return self._text.readline(size).encode("utf-8", "surrogatepass")
+
+
+def _without_bom(stream: IO[bytes]) -> _LineReader:
+    """Skips a UTF-8 byte-order mark; decodes UTF-16 when its byte-order mark is there."""
+    peek = getattr(stream, "peek", None)
+    head = peek(4)[:4] if peek else b""
+    if head.startswith(b"\xef\xbb\xbf"):
+        stream.read(3)
+    elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _Utf16Lines(stream)
+    return stream
+
+
 class _LineSource:
     """Lines of a binary stream with their numbers; remembers a read failure instead of raising.
 
@@ -230,7 +257,7 @@ class _LineSource:
     is still handed out, then :attr:`failure` says why reading stopped.
     """
 
-    def __init__(self, stream: IO[bytes], first: list[bytes] | None = None) -> None:
+    def __init__(self, stream: _LineReader, first: list[bytes] | None = None) -> None:
         self._stream = stream
         self._pending = first or []
         self.number = 0
@@ -262,7 +289,7 @@ def _describe_read_error(error: BaseException) -> str:
     return f"cannot read further ({type(error).__name__}: {error}); rest not read"
 
 
-def _read_stream(name: str, stream: IO[bytes], stats: ReadStats) -> Iterator[ScanRecord]:
+def _read_stream(name: str, stream: _LineReader, stats: ReadStats) -> Iterator[ScanRecord]:
     lines = _LineSource(stream)
     first = _first_content_line(lines)
     if first is None:
