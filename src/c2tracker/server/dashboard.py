@@ -63,18 +63,15 @@ def page(request: Request, template: str, status_code: int = 200, **values: Any)
     return HTMLResponse(html, status_code=status_code)
 
 
-def category_of(ctx: ServerContext, rule_id: str) -> str:
-    """A family's category from the rule corpus, else from one of its indicators."""
+def family_meta(ctx: ServerContext, rule_id: str) -> tuple[str, str]:
+    """A family's display name and category: from the rule corpus, else from an indicator."""
     rule = ctx.rules.get(rule_id)
     if rule is not None:
-        return rule.category
+        return rule.name, rule.category
     first = next(iter(ctx.store.iter_indicators(family=rule_id)), None)
-    return str(first.category) if first is not None else "unknown"
-
-
-def family_name(ctx: ServerContext, rule_id: str) -> str:
-    rule = ctx.rules.get(rule_id)
-    return rule.name if rule is not None else rule_id
+    if first is None:
+        return rule_id, "unknown"
+    return first.family, str(first.category)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -85,12 +82,12 @@ def overview(request: Request) -> HTMLResponse:
     per_category: Counter[str] = Counter({category.value: 0 for category in Category})
     families: list[dict[str, Any]] = []
     for rule_id, active in counts:
-        category = category_of(ctx, rule_id)
+        name, category = family_meta(ctx, rule_id)
         per_category[category] += active
         families.append(
             {
                 "id": rule_id,
-                "name": family_name(ctx, rule_id),
+                "name": name,
                 "category": category,
                 "active": active,
             }
@@ -140,7 +137,7 @@ def family(request: Request, rule_id: str) -> HTMLResponse:
         "family.html",
         rule_id=rule_id,
         rule=rule,
-        name=family_name(ctx, rule_id),
+        name=family_meta(ctx, rule_id)[0],
         indicators=indicators[:FAMILY_PAGE_ROWS],
         truncated=len(indicators) > FAMILY_PAGE_ROWS,
         statuses=sorted(statuses.items()),
