@@ -157,3 +157,19 @@ def test_deeply_nested_json_is_walked_without_recursion() -> None:
         deep_list = [deep_list]
     host = {"ip": "192.0.2.1", "services": deep_list}
     assert evaluate(parse_query(Engine.CENSYS, "host.services.port: 80"), host) is None
+
+
+def test_evidence_is_capped_for_hosts_with_thousands_of_services() -> None:
+    from c2tracker.matching.evaluator import MAX_EVIDENCE_VALUES
+
+    host = {
+        "ip": "192.0.2.1",
+        "services": [{"port": port, "protocol": "HTTP"} for port in range(1, 5001)],
+    }
+    start = time.perf_counter()
+    evidence = evaluate(parse_query(Engine.CENSYS, "host.services.port: *"), host)
+    assert evidence is not None
+    assert len(evidence["host.services.port"]) == MAX_EVIDENCE_VALUES
+    matcher = Matcher([_rule(Engine.CENSYS, ['host.services.protocol: "HTTP"'])])
+    assert len(matcher.match(host)) == 5000  # one observation per matched service port
+    assert time.perf_counter() - start < 10

@@ -66,6 +66,10 @@ UNKNOWN_SHODAN_FILTER_MATCHES = False
 #: Longest text kept as evidence; longer values (an HTML body) become an excerpt around the hit.
 EVIDENCE_MAX_CHARS = 200
 
+#: Values kept per evidence key; a host with thousands of matching values is hostile or a
+#: honeypot, and the first few make the case.
+MAX_EVIDENCE_VALUES = 20
+
 #: Evidence for free-text hits names at most this many record leaves.
 MAX_FULLTEXT_EVIDENCE = 3
 
@@ -208,23 +212,28 @@ class Detail:
     """A match: evidence values by field path, and the Censys services it is bound to."""
 
     evidence: dict[str, list[Any]] = field(default_factory=dict)
-    services: list[Mapping[str, Any]] = field(default_factory=list)
+    _services: dict[int, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def services(self) -> list[Mapping[str, Any]]:
+        """Matched services in the order first seen."""
+        return list(self._services.values())
 
     def add(self, key: str, value: Any) -> None:
         values = self.evidence.setdefault(key, [])
-        if value not in values:
+        if len(values) < MAX_EVIDENCE_VALUES and value not in values:
             values.append(value)
 
     def add_service(self, service: Mapping[str, Any] | None) -> None:
-        if service is not None and not any(s is service for s in self.services):
-            self.services.append(service)
+        if service is not None:
+            self._services.setdefault(id(service), service)
 
     def merge(self, other: Detail) -> None:
         for key, values in other.evidence.items():
             for value in values:
                 self.add(key, value)
-        for service in other.services:
-            self.add_service(service)
+        for ident, service in other._services.items():
+            self._services.setdefault(ident, service)
 
     def as_evidence(self) -> dict[str, Any]:
         """Evidence for output: one value as itself, several as a list."""
