@@ -17,9 +17,12 @@
   for standard input.
 
 Memory: JSON Lines are streamed line by line, so memory does not grow with the file. A file
-whose first line is not a JSON value on its own (a pretty-printed document) is read and parsed
-whole — convert big exports to JSON Lines. Records inside such a document are numbered by
-:attr:`ScanRecord.item`; their ``line`` is the line the document starts on.
+whose first line is not a JSON value on its own (a pretty-printed document) is parsed whole when
+it is at most :data:`WHOLE_DOCUMENT_LIMIT` bytes; a larger one is streamed element by element
+out of its record array (``matches``, ``result.hits`` or a top-level array), and only a document
+without such an array (a giant host lookup) is then held whole. Records inside a document are
+numbered by :attr:`ScanRecord.item`; their ``line`` is where the element starts when streamed,
+the document's first line when parsed whole.
 
 Bad input never raises and never stops a file early: undecodable bytes are replaced (and
 reported), lines that are not JSON objects, JSON nested too deep for ``orjson`` and unreadable
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import logging
 import re
@@ -45,10 +49,12 @@ import orjson
 
 from c2tracker.matching.evaluator import detect_engine
 from c2tracker.querylang.ast import Engine
+from c2tracker.scandata.jsonstream import ArrayStreamer
 
 __all__ = [
     "MAX_KEPT_ERRORS",
     "SCAN_SUFFIXES",
+    "WHOLE_DOCUMENT_LIMIT",
     "ReadProblem",
     "ReadStats",
     "ScanRecord",
@@ -59,6 +65,10 @@ log = logging.getLogger(__name__)
 
 SCAN_SUFFIXES = (".json", ".jsonl", ".ndjson", ".gz")
 """File names a directory walk picks up."""
+
+WHOLE_DOCUMENT_LIMIT = 16 * 1024 * 1024
+"""Multi-line JSON documents up to this many bytes are parsed whole (fast); larger ones are
+streamed element by element (:mod:`.jsonstream`), so memory stays bounded."""
 
 MAX_KEPT_ERRORS = 1000
 """Problems kept with their messages; beyond this they are only counted."""
@@ -396,9 +406,56 @@ def _json_reason(error: orjson.JSONDecodeError) -> str:
 def _read_document(
     name: str, number: int, first: bytes, lines: _LineSource, stats: ReadStats
 ) -> Iterator[ScanRecord]:
-    """A whole multi-line JSON document, loaded at once (see the module notes on memory)."""
-    blob = b"".join([first, *lines])
+    """A multi-line JSON document: parsed whole when small, streamed record by record when it
+    grows beyond :data:`WHOLE_DOCUMENT_LIMIT` (see the module notes on memory)."""
+    head = [first]
+    size = len(first)
+    for line in lines:
+        head.append(line)
+        size += len(line)
+        if size > WHOLE_DOCUMENT_LIMIT:
+            break
+    else:
+        yield from _read_whole(name, number, b"".join(head), lines, stats)
+        return
 
+    streamer = ArrayStreamer()
+    counter = itertools.count(1)
+    numbered = itertools.chain(
+        ((number + offset, line) for offset, line in enumerate(head)),
+        ((lines.number, line) for line in lines),
+    )
+    del head
+    for line_number, line in numbered:
+        for start, element in streamer.feed(line, line_number):
+            yield from _records_from_element(name, start, next(counter), element, stats)
+
+    if not streamer.streaming:
+        # No record array (a huge host lookup): what was buffered is the whole document.
+        yield from _read_whole(name, number, b"".join(streamer.buffered), lines, stats)
+        return
+    if streamer.in_array:
+        stats.add_error(
+            name, max(lines.number, number), "document ends inside its record array (truncated?)"
+        )
+    _report_failure(name, lines, stats)
+
+
+def _records_from_element(
+    name: str, line: int, index: int, element: bytes, stats: ReadStats
+) -> Iterator[ScanRecord]:
+    value, problem, repaired = _loads(element)
+    if problem is not None:
+        stats.add_error(name, line, f"item {index}: {problem}")
+        return
+    if repaired:
+        stats.add_error(name, line, f"item {index}: {_REPAIRED}", skipped=False)
+    yield from _item(name, line, index, value, stats)
+
+
+def _read_whole(
+    name: str, number: int, blob: bytes, lines: _LineSource, stats: ReadStats
+) -> Iterator[ScanRecord]:
     value, problem, repaired = _loads(blob)
     if problem is None:
         if repaired:
