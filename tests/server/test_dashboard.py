@@ -84,7 +84,7 @@ def test_every_page_opens_with_charts_drawn(page: Any) -> None:
     assert drawn_shapes(page, "#chart-observations svg") == 3
     assert page.locator("html").get_attribute("data-ready") == "1"
 
-    page.click("#families a:has-text(\"Cobalt Strike\")")
+    page.click('#families a:has-text("Cobalt Strike")')
     assert page.locator("h1").inner_text() == "Cobalt Strike"
     assert page.locator("#indicators tbody tr").count() == 30
     assert drawn_shapes(page, "#chart-hits svg") == 3
