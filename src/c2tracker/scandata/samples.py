@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from c2tracker.filters.bogons import bogon_reason
 from c2tracker.matching.fingerprints import (
     banner_hash,
     favicon_hash,
@@ -676,8 +677,7 @@ class _Generator:
             text = str(address)
             if (
                 address.is_global
-                and not address.is_multicast
-                and int(address) >> 24 not in (0, 127, 255)
+                and bogon_reason(address) is None
                 and not any(address in net for net in _AVOID)
                 and text not in self.used
             ):
