@@ -15,6 +15,8 @@ Bodies:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -97,6 +99,20 @@ def webhook_body(style: str, delta: Delta, *, build: str, generated_at: str, sta
     }
 
 
+@contextmanager
+def _quiet_transport_logs() -> Iterator[None]:
+    """httpx logs every request URL at INFO and httpcore at DEBUG; this URL is a secret."""
+    loggers = [logging.getLogger(name) for name in ("httpx", "httpcore")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def announce(
     url: str,
     style: str,
@@ -111,7 +127,10 @@ def announce(
     body = webhook_body(style, delta, build=build, generated_at=generated_at, stale=stale)
     host = httpx.URL(url).host if url else "?"
     try:
-        with httpx.Client(timeout=TIMEOUT_S, transport=transport) as client:
+        with (
+            _quiet_transport_logs(),
+            httpx.Client(timeout=TIMEOUT_S, transport=transport) as client,
+        ):
             response = client.post(url, json=body)
     except (httpx.HTTPError, ValueError) as exc:
         # The exception text can contain the URL (and so the secret): report the type only.
