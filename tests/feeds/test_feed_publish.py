@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import signal
 import subprocess
@@ -16,7 +15,7 @@ from dataclasses import replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from typer.testing import CliRunner
@@ -139,7 +138,8 @@ store = FakeStore()
 store.indicators = [indicator(f"10.{{i // 65536 % 256}}.{{i // 256 % 256}}.{{i % 256}}",
                               FAMILIES[i % 5].rule_id, ports=(i % 60000 + 1,))
                     for i in range(int(sys.argv[2]))]
-publish(store, FAMILIES, sys.argv[1], settings=Settings(), now=NOW + timedelta(minutes=int(sys.argv[3])))
+later = NOW + timedelta(minutes=int(sys.argv[3]))
+publish(store, FAMILIES, sys.argv[1], settings=Settings(), now=later)
 """
 
 
@@ -202,10 +202,10 @@ def test_git_publish_commits_once_per_publish_and_pushes(tmp_path: Path) -> None
 
 
 class _Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
+    received: ClassVar[list[dict[str, Any]]] = []
     status = 200
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
         type(self).received.append(json.loads(self.rfile.read(length)))
         self.send_response(type(self).status)
