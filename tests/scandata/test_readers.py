@@ -13,6 +13,7 @@ import pytest
 
 from c2tracker.querylang.ast import Engine
 from c2tracker.scandata import ReadStats, ScanRecord, iter_records
+from c2tracker.scandata.readers import EXACT_BIG_INTEGERS
 
 
 def banner(ip: str, port: int = 80, **extra: Any) -> dict[str, Any]:
@@ -354,6 +355,27 @@ def test_big_certificate_serials_stay_exact(tmp_path: Path) -> None:
     value = records[0].data["ssl"]["cert"]["serial"]
     assert isinstance(value, int) and value == serial
     assert records[0].data["http"]["html"] == "1" * 40
+
+
+def test_big_integers_elsewhere(tmp_path: Path) -> None:
+    assert EXACT_BIG_INTEGERS == ("ssl.cert.serial",)
+    big, huge = 2**70 + 1, 10**400
+    lines = [
+        {"ip_str": "192.0.2.1", "opts": {"n": big}, "ssl": {"cert": {"serial": big + 2}}},
+        {"ip_str": "192.0.2.2", "ssl": {"cert": {"serial": huge}}, "n": -huge},
+        {"ip_str": "192.0.2.3", "ssl": {"cert": {"serial": "0a1b"}}, "x": '"serial": 1'},
+    ]
+    path = tmp_path / "ints.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    records, stats = read(path)
+
+    first, second, third = (r.data for r in records)
+    assert first["ssl"]["cert"]["serial"] == big + 2  # exact
+    assert isinstance(first["opts"]["n"], float)  # documented: elsewhere orjson's float
+    assert second == lines[1]  # beyond a double: the standard library reads it exactly
+    assert third == lines[2]
+    assert stats.error_count == 0
 
 
 def test_byte_order_marks_and_utf16_exports(tmp_path: Path) -> None:

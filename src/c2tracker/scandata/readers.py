@@ -52,6 +52,7 @@ from c2tracker.querylang.ast import Engine
 from c2tracker.scandata.jsonstream import ArrayStreamer
 
 __all__ = [
+    "EXACT_BIG_INTEGERS",
     "MAX_KEPT_ERRORS",
     "SCAN_SUFFIXES",
     "WHOLE_DOCUMENT_LIMIT",
@@ -74,8 +75,11 @@ MAX_KEPT_ERRORS = 1000
 """Problems kept with their messages; beyond this they are only counted."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_BIG_INTEGER = re.compile(rb"[:,\[]\s*-?\d{20}")
-"""A JSON number of 20 digits or more, which may not fit in 64 bits."""
+_SERIAL = re.compile(rb'"serial"\s*:\s*(-?\d{20,})')
+
+EXACT_BIG_INTEGERS = ("ssl.cert.serial",)
+"""Fields read exactly however large; other integers beyond 64 bits become floats (orjson), and
+numbers beyond a double's range are read exactly by the standard library's parser."""
 _SHODAN_HOST_FIELDS = ("ip", "ip_str", "ipv6", "org", "isp", "asn", "os", "hostnames", "domains")
 _SHODAN_LOCATION_FIELDS = (
     "city",
@@ -370,23 +374,49 @@ def _loads(raw: bytes) -> tuple[Any, str | None, bool]:
     Undecodable bytes are replaced with U+FFFD and the value kept (``repaired``); a problem
     message comes back instead of an exception.
     """
+    value, problem = _parse(raw)
     repaired = False
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        if _is_utf8(raw):
-            return None, f"not valid JSON: {_json_reason(error)}", False
-        try:
-            value = orjson.loads(raw.decode("utf-8", errors="replace"))
-        except orjson.JSONDecodeError as second:
-            return None, f"not valid JSON: {_json_reason(second)}", False
+    if problem is not None and not _is_utf8(raw):
+        value, problem = _parse(raw.decode("utf-8", errors="replace"))
         repaired = True
+    if problem is not None:
+        return None, problem, False
 
-    if _BIG_INTEGER.search(raw):
-        # orjson turns integers beyond 64 bits into floats, which would corrupt certificate
-        # serials (JSON integers of any size, shodan.md §2.5); the standard library keeps them.
-        value = json.loads(raw.decode("utf-8", errors="replace"))
+    _exact_serial(value, raw)
     return value, None, repaired
+
+
+def _exact_serial(value: Any, raw: bytes) -> None:
+    """Puts back ``ssl.cert.serial`` exactly when orjson turned it into a float.
+
+    Certificate serials are JSON integers of any size (shodan.md §2.5) and most TLS banners
+    carry one beyond 64 bits, which orjson reads as a float; serial conditions in rules must
+    compare exactly. Other integers beyond 64 bits stay floats (:data:`EXACT_BIG_INTEGERS`):
+    scanning every line for them would cost more than parsing it.
+    """
+    cert = value.get("ssl") if isinstance(value, dict) else None
+    cert = cert.get("cert") if isinstance(cert, dict) else None
+    if not isinstance(cert, dict) or not isinstance(cert.get("serial"), float):
+        return
+    for match in _SERIAL.finditer(raw):
+        number = int(match.group(1))
+        if float(number) == cert["serial"]:
+            cert["serial"] = number
+            return
+
+
+def _parse(text: bytes | str) -> tuple[Any, str | None]:
+    try:
+        return orjson.loads(text), None
+    except orjson.JSONDecodeError as error:
+        if "infinity" not in error.msg:
+            return None, f"not valid JSON: {_json_reason(error)}"
+    # A number beyond a double's range, which orjson refuses: an integer that large is still
+    # valid JSON, and the standard library reads it exactly.
+    try:
+        return json.loads(text), None
+    except ValueError as error:
+        return None, f"not valid JSON: {error}"
 
 
 def _is_utf8(raw: bytes) -> bool:
