@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import orjson
 
@@ -75,6 +76,28 @@ def indicator_record(indicator: Indicator) -> dict[str, Any]:
     }
 
 
+class _LastRow:
+    """The text of the last indicator's row, shared by the window copies of one format.
+
+    A publish writes the same indicator into up to five copies of a format (all active plus
+    windows); (rule id, IP) identifies an indicator within one stream.
+    """
+
+    def __init__(self) -> None:
+        self.key: tuple[str, str] | None = None
+        self.text = ""
+
+    def get(self, indicator: Indicator, render: Callable[[Indicator], str]) -> str:
+        key = (indicator.rule_id, indicator.ip)
+        if key != self.key:
+            self.key, self.text = key, render(indicator)
+        return self.text
+
+
+def _json_text(indicator: Indicator) -> str:
+    return orjson.dumps(indicator_record(indicator)).decode("utf-8")
+
+
 class CsvTable(RowExporter):
     format = "csv"
     path = "csv/indicators.csv"
@@ -83,7 +106,12 @@ class CsvTable(RowExporter):
     def header(self) -> str:
         return self._csv_line(CSV_COLUMNS)
 
+    _last: ClassVar[_LastRow] = _LastRow()
+
     def row(self, indicator: Indicator) -> str:
+        return self._last.get(indicator, self._render)
+
+    def _render(self, indicator: Indicator) -> str:
         cells = (
             indicator.ip,
             ";".join(str(port) for port in indicator.ports),
@@ -120,8 +148,10 @@ class JsonLines(RowExporter):
     path = "json/indicators.jsonl"
     windowed = True
 
+    _last: ClassVar[_LastRow] = _LastRow()
+
     def row(self, indicator: Indicator) -> str:
-        return orjson.dumps(indicator_record(indicator)).decode("utf-8") + "\n"
+        return self._last.get(indicator, _json_text) + "\n"
 
 
 class JsonDocument(RowExporter):
@@ -143,8 +173,10 @@ class JsonDocument(RowExporter):
         head = orjson.dumps(meta).decode("utf-8")
         return head[:-1] + ',"indicators":[\n'
 
+    _last: ClassVar[_LastRow] = _LastRow()
+
     def row(self, indicator: Indicator) -> str:
-        return orjson.dumps(indicator_record(indicator)).decode("utf-8")
+        return self._last.get(indicator, _json_text)
 
     def footer(self) -> str:
         return "\n]}\n" if self.entries else "]}\n"
