@@ -316,9 +316,27 @@ def _read_stream(name: str, stream: _LineReader, stats: ReadStats) -> Iterator[S
         return
 
     yield from _records_from_line(name, first_number, first_line, stats)
-    for line in lines:
-        yield from _records_from_line(name, lines.number, line, stats)
+    yield from _read_lines(name, lines, stats)
     _report_failure(name, lines, stats)
+
+
+def _read_lines(name: str, lines: _LineSource, stats: ReadStats) -> Iterator[ScanRecord]:
+    """JSON Lines after the first: the common case (one bare record a line) takes a short path,
+    since this loop runs once per record of every scan file; anything else takes the general
+    one (:func:`_records_from_line`)."""
+    for line in lines:
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if not line.isspace():
+                yield from _records_from_line(name, lines.number, line, stats)
+            continue
+        if type(value) is not dict or _wrapped_items(value) is not None:
+            yield from _unwrap(name, lines.number, value, stats, top=True)
+            continue
+        _exact_serial(value, line)
+        stats.records += 1
+        yield ScanRecord(name, lines.number, detect_engine(value), value)
 
 
 def _first_content_line(lines: _LineSource) -> tuple[int, bytes] | None:
