@@ -397,3 +397,18 @@ def test_byte_order_marks_and_utf16_exports(tmp_path: Path) -> None:
     # UTF-16 without a byte-order mark is not guessed: it is reported, not misread.
     records, stats = read(gz16)
     assert records == [] and stats.error_count >= 1
+
+
+def test_several_host_lookups_in_one_array(tmp_path: Path) -> None:
+    hosts = [
+        {"ip_str": f"192.0.2.{i}", "org": f"Org {i}", "data": [{"port": 80, "data": ""}]}
+        for i in (1, 2)
+    ]
+    path = tmp_path / "hosts.json"
+    path.write_text(json.dumps(hosts, indent=2))
+    records, stats = read(path)
+    assert [(r.data["ip_str"], r.data["org"], r.engine) for r in records] == [
+        ("192.0.2.1", "Org 1", Engine.SHODAN),
+        ("192.0.2.2", "Org 2", Engine.SHODAN),
+    ]
+    assert stats.error_count == 0
