@@ -205,3 +205,16 @@ def test_bad_rules_folder_is_a_clean_error(runner: CliRunner, tmp_path: Path) ->
     # The tool's own error, which cli.main prints as one line with exit status 2.
     assert isinstance(result.exception, C2TrackerError)
     assert "x.yml" in str(result.exception)
+
+
+def test_progress_display_passes_every_record_through() -> None:
+    import io
+
+    from rich.console import Console
+
+    from c2tracker.cli.match_cmd import MatchSummary, _with_progress
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=80)
+    records = [object() for _ in range(2500)]
+    summary = MatchSummary()
+    assert list(_with_progress(iter(records), summary, console)) == records
