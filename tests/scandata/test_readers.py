@@ -47,7 +47,7 @@ def read(*paths: Path | str) -> tuple[list[ScanRecord], ReadStats]:
 
 
 def ips(records: list[ScanRecord]) -> list[str]:
-    return [r.data.get("ip_str") or r.data.get("ip") for r in records]
+    return [str(r.data.get("ip_str") or r.data.get("ip")) for r in records]
 
 
 def test_jsonl_plain_with_engines_detected(tmp_path: Path) -> None:

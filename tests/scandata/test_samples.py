@@ -13,10 +13,12 @@ import pytest
 
 from c2tracker.filters.bogons import bogon_reason
 from c2tracker.matching import Matcher, detect_engine, fingerprints as fp
+from c2tracker.model import Fidelity
 from c2tracker.querylang.ast import Engine
 from c2tracker.rules import load_rules
+from c2tracker.rules.model import Rule, RuleQuery
 from c2tracker.scandata import ReadStats, iter_records, sample_paths
-from c2tracker.scandata.samples import generate, main, write_sample
+from c2tracker.scandata.samples import LOOK_ALIKES, generate, main, write_sample
 
 
 @pytest.fixture(scope="module")
@@ -136,15 +138,70 @@ def test_generator_is_deterministic_for_a_seed(rules: list[Any], tmp_path: Path)
     assert lines and all(detect_engine(json.loads(line)) for line in lines)
 
 
+def _with_queries(rule: Rule, *queries: tuple[Engine, str]) -> Rule:
+    """``rule`` with its queries replaced (the tests of other engines are then skipped)."""
+    built = [RuleQuery(engine=e, query=q, fidelity=Fidelity.LOW) for e, q in queries]
+    return rule.model_copy(update={"queries": built})
+
+
 @pytest.mark.slow
-def test_generator_reports_rules_whose_benign_look_alikes_match(rules: list[Any]) -> None:
-    # The Java keytool certificate (CN=Unknown) is a common benign look-alike; a rule with a
-    # substring condition on "unk" matches it, and the generator must say so, not hide it.
-    subset = [rule for rule in rules if rule.id == "nanocore"]
+def test_generator_reports_the_former_false_positives(rules: list[Any]) -> None:
+    # The queries as they were before the pinned look-alikes existed: a substring "unk" hits
+    # Java keytool's CN=Unknown, and "Acme Co" on 8443 is any Go server using the certificate
+    # of Go's generate_cert.go. The generator must report both and keep them out of the file.
+    by_id = {rule.id: rule for rule in rules}
+    subset = [
+        _with_queries(
+            by_id["nanocore"],
+            (
+                Engine.CENSYS_LEGACY,
+                'services.tls.certificates.leaf_data.subject.common_name: "unk"',
+            ),
+        ),
+        _with_queries(
+            by_id["deimos-c2"],
+            (
+                Engine.CENSYS,
+                'host.services: ((endpoints.http.html_title = "Deimos C2" or '
+                'cert.parsed.subject.organization = "Acme Co") and port: 8443)',
+            ),
+        ),
+    ]
+
     sample = generate(subset, seed=3, size=600)
-    assert any(label.startswith("nanocore <- ") for label in sample.benign_matches)
+
+    reported = {label.split(" <- ")[0] for label in sample.benign_matches}
+    assert reported == {"nanocore", "deimos-c2"}
+    assert any("8443, certificate O=Acme Co" in label for label in sample.benign_matches)
     matcher = Matcher(subset)
     assert not any(matcher.match(r) for r in sample.files["benign.json.gz"])
+
+
+def _service_view(engine: Engine, record: dict[str, Any]) -> tuple[int, str | None, str | None]:
+    """(port, title, JARM) of a one-service benign record, whatever its engine."""
+    if engine is Engine.SHODAN:
+        jarm = record.get("ssl", {}).get("jarm")
+        return record["port"], record.get("http", {}).get("title"), jarm
+    host = record.get("host_v1", {}).get("resource", record)
+    service = host["services"][0]
+    if engine is Engine.CENSYS:
+        http = (service.get("endpoints") or [{}])[0].get("http", {})
+    else:
+        http = service.get("http", {}).get("response", {})
+    return service["port"], http.get("html_title"), service.get("jarm", {}).get("fingerprint")
+
+
+def test_benign_set_holds_every_pinned_look_alike_for_every_engine() -> None:
+    seen: set[tuple[str, Engine]] = set()
+    for engine, record in _read("benign.json.gz"):
+        assert engine is not None
+        port, title, jarm = _service_view(engine, record)
+        for spec in LOOK_ALIKES:
+            if (port, title or "", jarm) == (spec.port, spec.title, spec.jarm):
+                seen.add((spec.name, engine))
+
+    wanted = {(spec.name, engine) for spec in LOOK_ALIKES for engine in Engine}
+    assert wanted - seen == set()
 
 
 @pytest.mark.slow

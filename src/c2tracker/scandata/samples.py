@@ -63,7 +63,15 @@ from c2tracker.matching.normalise import (
 )
 from c2tracker.querylang.ast import Engine
 
-__all__ = ["DEFAULT_ANCHOR", "SampleSet", "generate", "main", "write_sample"]
+__all__ = [
+    "DEFAULT_ANCHOR",
+    "LOOK_ALIKES",
+    "LookAlike",
+    "SampleSet",
+    "generate",
+    "main",
+    "write_sample",
+]
 
 DEFAULT_ANCHOR = datetime(2026, 11, 30, tzinfo=UTC)
 """The newest timestamp in a generated sample (records spread over the 6 weeks before it)."""
@@ -803,6 +811,63 @@ _BENIGN_JARMS = (
     "2ad2ad0002ad2ad00042d42d000000ad9bf51cc3f5a1e29eecb81d0c7b06eb",
 )
 
+#: JARM of Java 11's default JSSE server stack: also Cobalt Strike's (cedowens/C2-JARM tested
+#: the team server on Java 11), which is why that rule pins it to port 443 and rates it low.
+JAVA11_JARM = "07d14d16d21d21d07c42d41d00041d24a458a375eef0c576d23a7bab9a9fb1"
+
+_LAYUI_ADMIN = (
+    '<link rel="stylesheet" href="/static/layui/css/layui.css">\n'
+    '<div class="layui-container"><form class="layui-form" action="/admin/login">'
+    '<input name="username" class="layui-input"><input type="password" name="password" '
+    'class="layui-input"><button class="layui-btn">登录</button></form></div>\n'
+    '<script src="/static/layui/layui.js"></script>'
+)
+_FLASK_LOGIN = (
+    '<form method="post" action="/login"><input name="csrf_token" type="hidden" value="x">'
+    '<input name="email"><input type="password" name="password"><button>Log in</button></form>'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LookAlike:
+    """A benign server built on purpose next to a rule's fingerprint (a near miss), so the
+    benign file always holds it and the benign test guards that rule against regressing."""
+
+    name: str
+    guards: str
+    """Which rule's former or possible false positive this server is."""
+    server: str
+    status_line: str
+    title: str
+    text: str
+    content_type: str
+    port: int
+    cert: str | None = None
+    """A name from ``_BENIGN_CERTS``, or None for plain HTTP."""
+    jarm: str | None = None
+
+
+LOOK_ALIKES: tuple[LookAlike, ...] = (
+    LookAlike("go-generate-cert-8443",
+              "deimos-c2: Go's generate_cert.go certificate (O=Acme Co) on 8443 is not DeimosC2",
+              "", "HTTP/1.1 404 Not Found", "", "", "text/plain; charset=utf-8", 8443,
+              "go-selfsigned", _BENIGN_JARMS[1]),
+    LookAlike("java-keytool-8443",
+              "nanocore (CN=Unknown contains 'unk'); cobalt-strike (Java 11 JARM off 443)",
+              "Apache-Coyote/1.1", "HTTP/1.1 200 OK", "Apache Tomcat/9.0.85",
+              "<h1>Apache Tomcat/9.0.85</h1><p>If you're seeing this, you've successfully "
+              "installed Tomcat. Congratulations!</p>", "text/html;charset=UTF-8", 8443,
+              "java-keytool", JAVA11_JARM),
+    LookAlike("layui-admin-login",
+              "panda-c2: an ordinary layui admin page (layui without 'PANDA')",
+              "nginx/1.20.1", "HTTP/1.1 200 OK", "后台管理系统", _LAYUI_ADMIN,
+              "text/html; charset=utf-8", 80),
+    LookAlike("flask-login",
+              "ghostlocker, bandit-stealer: a Werkzeug login page titled 'Login' on 8080",
+              "Werkzeug/2.3.7 Python/3.11.4", "HTTP/1.1 200 OK", "Login", _FLASK_LOGIN,
+              "text/html; charset=utf-8", 8080),
+)  # fmt: skip
+
 _RAW_PROTOCOLS = {21: "FTP", 22: "SSH", 25: "SMTP", 3306: "MYSQL"}
 _NON_HTTP = (
     (22, "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n"),
@@ -1037,6 +1102,8 @@ class _SampleBuilder(_Generator):
 
     def benign_service(self, index: int) -> Service:
         ip, seen, net = self.ip(), self.when(), self.network()
+        if index % 9 == 7:
+            return self.look_alike(LOOK_ALIKES[(index // 9) % len(LOOK_ALIKES)], ip, seen, net)
         if index % 9 == 8:
             port, text = self.rng.choice(_NON_HTTP)
             return Service(ip, port, seen, net, raw_banner=text)
@@ -1084,11 +1151,29 @@ class _SampleBuilder(_Generator):
             )
         return service
 
+    def look_alike(self, spec: LookAlike, ip: str, seen: datetime, net: Network) -> Service:
+        """One of :data:`LOOK_ALIKES`, with this host's address, time and network."""
+        body = _page(spec.title, spec.text) if spec.title else b"404 page not found\n"
+        headers: list[tuple[str, str]] = [("Server", spec.server)] if spec.server else []
+        headers += [
+            ("Date", self.http_date(seen)),
+            ("Content-Type", spec.content_type),
+            ("Content-Length", str(len(body))),
+        ]
+        response = _response(spec.status_line, headers, body)
+        service = Service(ip, spec.port, seen, net, response=response, jarm=spec.jarm)
+        if spec.cert is not None:
+            template = dict(_BENIGN_CERTS)[spec.cert]
+            service.cert = self.certificate(template, seen)
+        return service
+
     def benign(self, count: int) -> list[dict[str, Any]]:
         records = []
         for index in range(count):
             service = self.benign_service(index)
-            choice = index % 3
+            # Shift the engine every nine records, so the fixed slots of the nine-cycle (the
+            # pinned look-alikes, the non-HTTP banners) reach all three engines.
+            choice = (index + index // 9) % 3
             if choice == 0:
                 record = shodan_banner(service)
             elif choice == 1:
