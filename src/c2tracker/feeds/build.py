@@ -1,8 +1,10 @@
 """One streaming pass over the active indicators, fanned out to every exporter.
 
-Memory stays bounded by the number of distinct addresses, not by the formats: row formats
-write as they go; address lists share one index (address key → bit set of the exporters that
-hold it) which is sorted once at the end.
+Memory stays bounded whatever the number of indicators: row formats write as they go; address
+lists share one external sort (:class:`~c2tracker.feeds.bounded.ExternalSort`) of
+``address key × routing profile`` numbers, merged at the end into each address with the bit set
+of the exporters that hold it. The merge runs twice: once to count each list (headers such as
+ipset's ``maxelem`` need the count first), once to write.
 
 Routing: an exporter's :meth:`~c2tracker.feeds.base.Exporter.accepts` may depend only on the
 indicator's rule id, category, blockability and which windows hold it. The builder computes
@@ -13,7 +15,7 @@ indicators cost a million dictionary look-ups rather than fifty million method c
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,6 +31,7 @@ from c2tracker.feeds.base import (
     ip_text,
     is_v6_key,
 )
+from c2tracker.feeds.bounded import ExternalSort
 from c2tracker.model import Indicator, IndicatorStatus
 
 __all__ = ["BuildResult", "build_feeds"]
@@ -39,6 +42,11 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY = 5000
 
 _Profile = tuple[str, str, bool, int]
+#: Low bits of a sorted address record that hold the routing profile's number.
+PROFILE_BITS = 24
+_PROFILE_MASK = (1 << PROFILE_BITS) - 1
+#: Bytes of one record: an address key (up to 129 bits, IPv6 flagged) and the profile.
+_RECORD_WIDTH = 20
 _T = TypeVar("_T")
 
 
@@ -73,10 +81,11 @@ def build_feeds(
     for exporter in exporters:
         _guard(exporter, "open", partial(exporter.open, root))
 
-    # Stream: route each indicator to its row exporters and mark its address for the lists.
-    routes: dict[_Profile, tuple[list[int], int]] = {}
+    # Stream: route each indicator to its row exporters and queue its address for the lists.
+    routes: dict[_Profile, tuple[list[int], int, int]] = {}
+    profile_bits: list[int] = []
     written = [0] * len(row_exporters)
-    index: dict[int, int] = {}
+    addresses: ExternalSort[int] = ExternalSort(root, width=_RECORD_WIDTH)
     seen = 0
     current: Exporter | None = None
     try:
@@ -90,23 +99,28 @@ def build_feeds(
             profile = (indicator.rule_id, indicator.category.value, indicator.is_blockable, mask)
             route = routes.get(profile)
             if route is None:
-                route = _route(indicator, row_exporters, ip_exporters)
+                targets, bits = _route(indicator, row_exporters, ip_exporters)
+                if len(profile_bits) > _PROFILE_MASK:
+                    raise PublishError("too many distinct routing profiles")
+                route = (targets, bits, len(profile_bits))
+                profile_bits.append(bits)
                 routes[profile] = route
-            targets, bits = route
+            targets, bits, number = route
             for position in targets:
                 current = row_exporters[position]
                 current.write(indicator)
                 written[position] += 1
             current = None
             if bits:
-                key = ip_key(indicator.ip)
-                index[key] = index.get(key, 0) | bits
+                addresses.add(ip_key(indicator.ip) << PROFILE_BITS | number)
             seen += 1
             if progress is not None and seen % PROGRESS_EVERY == 0:
                 progress(seen)
     except PublishError:
+        addresses.close()
         raise
     except Exception as exc:
+        addresses.close()
         if current is None:
             raise PublishError(f"reading indicators failed: {type(exc).__name__}: {exc}") from exc
         raise _failure(current, "write", exc) from exc
@@ -119,9 +133,8 @@ def build_feeds(
     log.debug("streamed %d indicators into %d exporters", seen, len(exporters))
 
     # Lists: count per exporter first (headers such as ipset's maxelem need it), then write.
-    result.addresses = len(index)
-    _write_lists(index, ip_exporters, result)
-    del index
+    with addresses:
+        _write_lists(partial(_merged, addresses, profile_bits), ip_exporters, result)
 
     for exporter in row_exporters:
         result.files.extend(_guard(exporter, "close", exporter.close))
@@ -139,12 +152,31 @@ def _route(
     return targets, bits
 
 
+def _merged(records: ExternalSort[int], profile_bits: list[int]) -> Iterator[tuple[int, int]]:
+    """Each distinct address key, ascending, with the bits of every exporter holding it."""
+    current = -1
+    bits = 0
+    for record in records:
+        key = record >> PROFILE_BITS
+        if key != current:
+            if bits:
+                yield current, bits
+            current, bits = key, 0
+        bits |= profile_bits[record & _PROFILE_MASK]
+    if bits:
+        yield current, bits
+
+
 def _write_lists(
-    index: dict[int, int], exporters: Sequence[IpListExporter], result: BuildResult
+    merged: Callable[[], Iterator[tuple[int, int]]],
+    exporters: Sequence[IpListExporter],
+    result: BuildResult,
 ) -> None:
     counts = [0] * len(exporters)
     counts_v6 = [0] * len(exporters)
-    for key, bits in index.items():
+    addresses = 0
+    for key, bits in merged():
+        addresses += 1
         v6 = is_v6_key(key)
         while bits:
             low = bits & -bits
@@ -153,14 +185,14 @@ def _write_lists(
             if v6:
                 counts_v6[position] += 1
             bits ^= low
+    result.addresses = addresses
     for position, each in enumerate(exporters):
         _guard(each, "begin", partial(each.begin, counts[position], counts_v6[position]))
         result.expected[each.relative_path] = counts[position]
 
     exporter: IpListExporter | None = None
     try:
-        for key in sorted(index):
-            bits = index[key]
+        for key, bits in merged():
             text = ip_text(key)
             v6 = is_v6_key(key)
             while bits:

@@ -3,7 +3,8 @@
 1. Every file in the manifest exists with the recorded sha256.
 2. Exactly once: each file the builder counted holds exactly the entries it was handed,
    no entry twice (address lists must be strictly ascending, which also rules out
-   duplicates; indicator files have unique rule + IP keys).
+   duplicates; indicator files have unique rule + IP keys, checked in bounded memory by
+   :class:`~c2tracker.feeds.bounded.RepeatFinder` over 64-bit hashes of the keys).
 3. Each ecosystem's own tool: ``stix2-validator`` on the STIX bundle, PyMISP loading every
    MISP event (plus the manifest and ``hashes.csv`` agreeing with the events), the ``idstools``
    rule parser on the Suricata and Snort rules (Suricata itself is not packaged for Debian
@@ -27,6 +28,7 @@ import orjson
 
 from c2tracker.errors import PublishError
 from c2tracker.feeds.base import ip_key
+from c2tracker.feeds.bounded import RepeatFinder
 from c2tracker.feeds.manifest import Manifest, file_sha256
 
 __all__ = ["FULL_CHECK_LIMIT", "validate_build"]
@@ -165,22 +167,25 @@ def _check_list(path: Path, name: str, parse: Callable[[str], str | None], count
 
 def _check_rows(path: Path, name: str, fmt: str, count: int) -> None:
     is_entry, identity = _ROW_PARSERS[fmt]
-    keys: set[int] = set()
-    seen = 0
-    for number, line in enumerate(_lines(path), 1):
-        if not line.strip() or not is_entry(line):
-            continue
-        try:
-            key = identity(line)
-        except (ValueError, IndexError, KeyError) as exc:
-            raise PublishError(f"{name}:{number}: unreadable entry: {exc}") from None
-        digest = hash(key)
-        if digest in keys:
-            raise PublishError(f"{name}:{number}: indicator {key} appears twice")
-        keys.add(digest)
-        seen += 1
-    if seen != count:
-        raise PublishError(f"{name}: {seen} entries, expected {count}")
+    repeats = RepeatFinder(path.parent, expected=count)
+    try:
+        for number, line in enumerate(_lines(path), 1):
+            if not line.strip() or not is_entry(line):
+                continue
+            try:
+                key = identity(line)
+            except (ValueError, IndexError, KeyError) as exc:
+                raise PublishError(f"{name}:{number}: unreadable entry: {exc}") from None
+            repeats.add(hash(key), number)
+        repeat = repeats.first_repeat()
+        if repeat is not None:
+            raise PublishError(
+                f"{name}:{repeat[1]}: indicator appears twice (first at line {repeat[0]})"
+            )
+        if repeats.count != count:
+            raise PublishError(f"{name}: {repeats.count} entries, expected {count}")
+    finally:
+        repeats.close()
 
 
 def _stride(total: int, limit: int) -> int:
@@ -308,19 +313,23 @@ def check_ids_rules(path: Path) -> None:
     """Checks sids are unique, then parses the rules with idstools (a sample when large)."""
     from idstools import rule as idsrule
 
-    sids: set[int] = set()
-    for number, line in enumerate(_lines(path), 1):
-        if not line.startswith("alert "):
-            continue
-        match = _SID.search(line)
-        if match is None:
-            raise PublishError(f"{path.name}:{number}: rule without sid")
-        sid = int(match.group(1))
-        if sid in sids:
-            raise PublishError(f"{path.name}:{number}: sid {sid} used twice")
-        sids.add(sid)
-    total = len(sids)
-    del sids
+    sids = RepeatFinder(path.parent)
+    try:
+        for number, line in enumerate(_lines(path), 1):
+            if not line.startswith("alert "):
+                continue
+            match = _SID.search(line)
+            if match is None:
+                raise PublishError(f"{path.name}:{number}: rule without sid")
+            sids.add(int(match.group(1)), number)
+        repeat = sids.first_repeat()
+        if repeat is not None:
+            raise PublishError(
+                f"{path.name}:{repeat[1]}: sid used twice (first at line {repeat[0]})"
+            )
+        total = sids.count
+    finally:
+        sids.close()
     stride = _stride(total, FULL_CHECK_LIMIT)
     index = 0
     for number, line in enumerate(_lines(path), 1):
