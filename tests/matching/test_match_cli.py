@@ -218,3 +218,16 @@ def test_progress_display_passes_every_record_through() -> None:
     records = [object() for _ in range(2500)]
     summary = MatchSummary()
     assert list(_with_progress(iter(records), summary, console)) == records
+
+
+def test_bundled_sample_with_the_real_corpus(runner: CliRunner) -> None:
+    from c2tracker.scandata import SAMPLE_DIR
+
+    benign = SAMPLE_DIR / "benign.json.gz"
+    positives = SAMPLE_DIR / "positives.json.gz"
+    result = runner.invoke(app, ["match", str(benign)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    result = runner.invoke(app, ["match", str(positives)])
+    engines = {json.loads(line)["engine"] for line in result.stdout.splitlines()}
+    assert engines == {"shodan", "censys", "censys-legacy"}
