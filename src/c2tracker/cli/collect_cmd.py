@@ -129,7 +129,8 @@ def run_collect(
         scan_paths = list(sample_paths())
         err_console.print(
             "no API credentials configured: collecting from the bundled SAMPLE scan data "
-            "(generated records, not live results)",
+            "(generated records, not live results; their times are moved forward so that the "
+            "newest is now)",
             markup=False,
             highlight=False,
         )
@@ -165,14 +166,17 @@ def _collect(
 ) -> int:
     from c2tracker.cli import err_console
     from c2tracker.sources.runner import run_engine
-    from c2tracker.sources.scanfiles import collect_scan
+    from c2tracker.sources.scanfiles import collect_scan, is_bundled_sample, sample_time_shift
     from c2tracker.store import Store
 
     names = [f"scan:{path}" for path in scan_paths] + [source.name for source in live]
     store = Store.from_settings(settings)
     reports: list[EngineReport] = []
     with store.begin_run(names, resume=resume) as run:
-        for path in scan_paths:
+        # Only the bundled sample is moved in time (see sources.scanfiles); user files never.
+        bundled = [is_bundled_sample(path) for path in scan_paths]
+        shift = sample_time_shift(run.started_at) if any(bundled) else None
+        for path, is_sample in zip(scan_paths, bundled, strict=True):
             with Progress(
                 TextColumn("{task.description}"),
                 TextColumn("{task.completed} record(s)"),
@@ -187,6 +191,7 @@ def _collect(
                     run,
                     source=f"scan:{path}",
                     on_record=partial(_show_records, bar, task),
+                    time_shift=shift if is_sample else None,
                 )
             err_console.print(
                 for_terminal(
