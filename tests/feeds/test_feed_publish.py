@@ -27,7 +27,7 @@ from c2tracker.feeds.formats import standard_exporters
 from c2tracker.feeds.formats.tables import CsvTable
 from c2tracker.feeds.manifest import file_sha256, read_manifest
 from c2tracker.feeds.publish import builds_dir
-from c2tracker.model import RuleStat
+from c2tracker.model import RuleStat, RunInfo
 from c2tracker.settings import Settings
 from feeds.feed_fixtures import FAMILIES, NOW, FakeStore, indicator
 
@@ -300,3 +300,113 @@ def test_publish_command_through_the_real_store(tmp_path: Path) -> None:
     assert "all.txt" in data_files and len(data_files) > 10
     assert all((out / "data" / name).read_bytes() == b"" for name in data_files)
     assert json.loads((out / "status.json").read_text())["stale"] is True
+
+
+def test_first_run_rules_are_a_baseline_not_noisy(tmp_path: Path) -> None:
+    store = FakeStore()
+    # A first run: every hit is new, nothing kept or dropped (what the store reports).
+    store.stats = [
+        RuleStat(1, "cobalt-strike", hits=40, new=40, kept=0, dropped=0, overlap={}),
+        RuleStat(1, "gophish", hits=10, new=10, kept=0, dropped=0, overlap={"lumma-stealer": 9}),
+        RuleStat(1, "havoc", hits=0, new=0, kept=0, dropped=0, overlap={}),
+    ]
+    publish(store, FAMILIES, tmp_path / "feeds", settings=SETTINGS, now=NOW)
+    rows = {
+        r.split(",")[1]: r.split(",")
+        for r in (tmp_path / "feeds/reports/rules.csv").read_text().splitlines()
+    }
+    assert rows["cobalt-strike"][8] == "" and rows["cobalt-strike"][-1] == ""
+    assert rows["gophish"][-1] == "overlap"  # overlap needs no previous run
+    assert rows["havoc"][-1] == "silent"
+    markdown = (tmp_path / "feeds/reports/rules.md").read_text()
+    assert "noisy" not in markdown.split("## All rules")[1]
+    assert "| cobalt-strike | 40 | 40 | 0 | 0 | n/a |" in markdown
+    assert "2 rule(s) have no previous run to compare with" in markdown
+
+    # The next run compares with it: a rule that replaced most of its hits is noisy.
+    store.stats = [
+        RuleStat(2, "cobalt-strike", hits=40, new=30, kept=10, dropped=30, overlap={}),
+    ]
+    publish(store, FAMILIES, tmp_path / "feeds", settings=SETTINGS, now=NOW)
+    row = (tmp_path / "feeds/reports/rules.csv").read_text().splitlines()[1].split(",")
+    assert row[8] == "0.75" and row[-1] == "noisy"
+
+
+def _run(run_id: int, days_ago: float, *sources: str) -> RunInfo:
+    started = NOW - timedelta(days=days_ago)
+    return RunInfo(run_id, started, started, "ok", sources, 1, 1, 0, 0, {})
+
+
+@pytest.mark.parametrize(
+    ("runs", "expected", "notice"),
+    [
+        ([("sample",)], "sample", "SAMPLE scan data"),
+        ([("shodan", "censys")], "live", None),
+        ([("own",)], "scan-files", None),
+        ([("shodan",), ("sample",)], "mixed", "Part of these feeds"),
+        ([("shodan", "own")], "mixed", None),
+        ([], "none", None),
+    ],
+)
+def test_status_and_manifest_say_where_the_data_came_from(
+    tmp_path: Path, runs: list[tuple[str, ...]], expected: str, notice: str | None
+) -> None:
+    from c2tracker.scandata import sample_paths
+
+    names = {
+        "sample": [f"scan:{path}" for path in sample_paths()],
+        "own": [f"scan:{tmp_path / 'exports' / 'shodan.json.gz'}"],
+        "shodan": ["shodan"],
+        "censys": ["censys"],
+    }
+    store = FakeStore()
+    store.run_list = [
+        _run(10 - position, position + 0.5, *[n for kind in kinds for n in names[kind]])
+        for position, kinds in enumerate(runs)
+    ]
+    assert sample_paths()  # the bundled sample exists, so "sample" is really exercised
+    manifest = publish(store, FAMILIES, tmp_path / "feeds", settings=SETTINGS, now=NOW)
+    status = json.loads((tmp_path / "feeds/status.json").read_text())
+    written = json.loads((tmp_path / "feeds/manifest.json").read_text())
+    assert status["data_source"] == written["data_source"] == manifest.data_source == expected
+    if notice is None:
+        assert status["notice"] is None and written["notice"] is None
+    else:
+        assert notice in status["notice"] and status["notice"] == written["notice"]
+
+
+def test_runs_whose_indicators_expired_do_not_count_as_data_source(tmp_path: Path) -> None:
+    from c2tracker.scandata import sample_paths
+
+    store = FakeStore()
+    store.run_list = [
+        _run(9, 1, "shodan"),
+        _run(8, 45, *[f"scan:{path}" for path in sample_paths()]),  # beyond the 30-day window
+    ]
+    manifest = publish(store, FAMILIES, tmp_path / "feeds", settings=SETTINGS, now=NOW)
+    assert manifest.data_source == "live" and manifest.notice is None
+    longer = Settings(window_days_by_category={"c2": 60})
+    manifest = publish(store, FAMILIES, tmp_path / "feeds", settings=longer, now=NOW)
+    assert manifest.data_source == "mixed" and manifest.notice is not None
+
+
+def test_publish_command_shows_the_sample_notice(tmp_path: Path) -> None:
+    from c2tracker.cli import app
+    from c2tracker.scandata import sample_paths
+    from c2tracker.store import Store
+
+    db = tmp_path / "store.sqlite"
+    env = {"C2TRACKER_DB": f"sqlite:///{db}", "C2TRACKER_CONFIG": str(tmp_path / "none.toml")}
+    (tmp_path / "none.toml").write_text("")
+    with (
+        Store.open(f"sqlite:///{db}") as store,
+        store.begin_run([f"scan:{path}" for path in sample_paths()]) as run,
+    ):
+        store.finish_run(run, [])
+    result = CliRunner().invoke(
+        app, ["publish", "--out", str(tmp_path / "feeds"), "--json"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "data source: sample" in result.stderr and "SAMPLE scan data" in result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["data_source"] == "sample" and "SAMPLE" in summary["notice"]

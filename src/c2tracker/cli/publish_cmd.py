@@ -76,6 +76,8 @@ def register(app: typer.Typer) -> None:
                 json.dumps(
                     {
                         "build": manifest.build,
+                        "data_source": manifest.data_source,
+                        "notice": manifest.notice,
                         "counts": manifest.counts,
                         "files": [{"path": f.path, "entries": f.entries} for f in manifest.files],
                     }
@@ -108,3 +110,6 @@ def _summary(manifest: Manifest, target: Path) -> None:
         markup=False,
         highlight=False,
     )
+    err_console.print(f"data source: {manifest.data_source}", markup=False, highlight=False)
+    if manifest.notice:
+        err_console.print(f"NOTE: {manifest.notice}", style="bold yellow", markup=False)

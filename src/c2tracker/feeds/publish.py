@@ -30,7 +30,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from c2tracker.feeds.manifest import (
     Manifest,
     build_manifest,
     build_status,
+    data_source,
     read_manifest,
 )
 from c2tracker.feeds.reports import write_rule_report
@@ -166,6 +167,7 @@ def _publish(
             previous_manifest,
             exporters,
             progress,
+            settings,
         )
         if git:
             _link_git(staging, out_dir)
@@ -193,6 +195,17 @@ def _publish(
     return manifest
 
 
+def _longest_window(settings: Settings) -> int:
+    """Days after which every indicator of a run has expired (the longest lifecycle window)."""
+    return max(
+        [
+            settings.window_days,
+            *settings.window_days_by_category.values(),
+            *settings.window_days_by_family.values(),
+        ]
+    )
+
+
 def _readable_manifest(root: Path | None) -> Manifest | None:
     if root is None:
         return None
@@ -213,7 +226,11 @@ def _build(
     previous_manifest: Manifest | None,
     exporters: Callable[[FeedContext], list[Exporter]],
     progress: Callable[[int], None] | None,
+    settings: Settings,
 ) -> Manifest:
+    source = data_source(
+        runs, generated_at=context.generated_at, window=timedelta(days=_longest_window(settings))
+    )
     try:
         result = build_feeds(
             store.iter_indicators(status=IndicatorStatus.ACTIVE),
@@ -249,6 +266,7 @@ def _build(
             runs=runs,
             failed_queries=failed,
             engines=store.engine_status(),
+            source=source,
         )
         (root / STATUS_NAME).write_bytes(orjson.dumps(status, option=orjson.OPT_INDENT_2))
         files.append(WrittenFile(STATUS_NAME, "status", 1, unit="status"))
@@ -271,6 +289,7 @@ def _build(
         build=build_id,
         run=context.run,
         counts=counts,
+        source=source,
     )
     (root / MANIFEST_NAME).write_bytes(manifest.to_json())
     validate_build(root, manifest, result.expected)

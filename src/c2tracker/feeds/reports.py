@@ -10,6 +10,11 @@ worth a look:
 - ``overlap``: over :data:`OVERLAP_LIMIT` of its hits also match another rule (a fingerprint
   that is not specific, or a honeypot answering as everything);
 - ``silent``: no hit at all in the run.
+
+Churn is a comparison with the rule's previous run, so it is measured only when that run held
+something for the rule (kept + dropped > 0). On a first run, or for a rule that found nothing
+before, every hit is "new" by construction: churn is left empty ("n/a", the run is the
+rule's *baseline*) and the rule is never flagged ``noisy`` for it.
 """
 
 from __future__ import annotations
@@ -51,7 +56,15 @@ class RuleQuality:
     family: FamilyInfo | None
 
     @property
-    def churn(self) -> float:
+    def baseline(self) -> bool:
+        """Nothing to compare with: the rule's previous run held no address (or there is none)."""
+        return self.stat.kept + self.stat.dropped == 0
+
+    @property
+    def churn(self) -> float | None:
+        """Share of hits new or of the previous hits dropped; None on a baseline run."""
+        if self.baseline:
+            return None
         base = max(self.stat.hits, self.stat.kept + self.stat.dropped, 1)
         return max(self.stat.new, self.stat.dropped) / base
 
@@ -67,7 +80,7 @@ class RuleQuality:
         flags = []
         if self.stat.hits == 0:
             flags.append("silent")
-        elif self.churn > CHURN_LIMIT:
+        elif self.churn is not None and self.churn > CHURN_LIMIT:
             flags.append("noisy")
         if self.stat.hits and self.top_overlap[1] / self.stat.hits > OVERLAP_LIMIT:
             flags.append("overlap")
@@ -100,7 +113,7 @@ def write_rule_report(
             str(stat.new),
             str(stat.kept),
             str(stat.dropped),
-            f"{quality.churn:.2f}",
+            "" if quality.churn is None else f"{quality.churn:.2f}",
             top_rule,
             str(top_shared),
             ";".join(sorted(stat.overlap)),
@@ -134,9 +147,16 @@ def _markdown(rows: Sequence[RuleQuality]) -> str:
         "shared with one other rule; silent: no hits).",
         "",
     ]
+    baseline = [q for q in current if q.baseline and q.stat.hits]
+    if baseline:
+        lines += [
+            f"{len(baseline)} rule(s) have no previous run to compare with (first run, or "
+            "nothing found before): their churn is n/a and they are not judged noisy.",
+            "",
+        ]
     if flagged:
         lines += ["## Flagged rules", ""]
-        lines += _table(sorted(flagged, key=lambda q: (-q.churn, q.stat.rule_id)))
+        lines += _table(sorted(flagged, key=lambda q: (-(q.churn or 0.0), q.stat.rule_id)))
         lines.append("")
     lines += ["## All rules", ""]
     lines += _table(sorted(current, key=lambda q: (-q.stat.hits, q.stat.rule_id)))
@@ -153,9 +173,10 @@ def _table(rows: Sequence[RuleQuality]) -> list[str]:
         stat = quality.stat
         top_rule, top_shared = quality.top_overlap
         overlap = f"{top_rule} ({top_shared})" if top_rule else ""
+        churn = "n/a" if quality.churn is None else f"{quality.churn:.0%}"
         out.append(
             f"| {_cell(stat.rule_id)} | {stat.hits} | {stat.new} | {stat.kept} | "
-            f"{stat.dropped} | {quality.churn:.0%} | {_cell(overlap)} | "
+            f"{stat.dropped} | {churn} | {_cell(overlap)} | "
             f"{', '.join(quality.flags)} |"
         )
     return out
