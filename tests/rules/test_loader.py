@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from c2tracker.errors import RuleError, RuleSetError
-from c2tracker.rules import Rule, load_rules
+from c2tracker.rules import Rule, load_rules, loader
 
 GOOD = """\
 id: my-c2
@@ -231,7 +232,7 @@ def test_collect_all_reports_every_file(tmp_path: Path) -> None:
     with pytest.raises(RuleSetError) as info:
         load_rules(tmp_path, collect_errors=True)
 
-    files = sorted({Path(e.location.path).name for e in info.value.errors if e.location})
+    files = sorted({Path(str(e.location.path)).name for e in info.value.errors if e.location})
     assert files == ["a-one.yml", "b-two.yml", "c-three.yml", "d-four.yml"]
     assert all(e.location and e.location.line for e in info.value.errors)
 
@@ -254,3 +255,35 @@ def test_not_a_mapping(tmp_path: Path) -> None:
     assert str(error).endswith(
         "c-three.yml:1:1: a rule file must be a YAML mapping (id:, name:, queries: …)"
     )
+
+
+def _all_messages(root: Path) -> list[str]:
+    with pytest.raises(RuleSetError) as info:
+        load_rules(root, collect_errors=True)
+    return sorted(str(error) for error in info.value.errors)
+
+
+@pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"), reason="PyYAML built without libyaml")
+def test_libyaml_and_pure_python_composition_place_errors_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Non-ASCII text before the query: libyaml's marks count characters like PyYAML's, and the
+    # caret column is computed from the file text when a mark carries no buffer.
+    bad_query = GOOD.replace("description: A test family.", "description: Vshell - 登录 panel.")
+    bad_query = bad_query.replace(
+        'query: http.title:"My C2 Login"', "query: 'http.title:\"登录\" port:80,'"
+    )
+    write(tmp_path, "c2/my-c2.yml", bad_query)
+    write(tmp_path, "c2/b-two.yml", GOOD.replace("id: my-c2", "id: b-two") + "colour: red\n")
+    write(tmp_path, "tool/my-c2.yml", GOOD.replace("category: c2", "category: tool"))
+    write(tmp_path, "c2/c-three.yml", "id: c-three\nname: [unclosed\n")
+
+    fast = _all_messages(tmp_path)
+    monkeypatch.setattr(loader, "_ComposeLoader", yaml.SafeLoader)
+    slow = _all_messages(tmp_path)
+
+    assert loader._ComposeLoader is yaml.SafeLoader
+    assert [m.split(": ", 1)[0] for m in fast] == [m.split(": ", 1)[0] for m in slow]
+    caret = next(m for m in fast if "does not parse" in m)
+    line, column = (int(part) for part in caret.split(":")[1:3])
+    assert line == 9 and column > len("    query: '") + len('http.title:"登录"')

@@ -7,6 +7,11 @@ duplicate feed names) and every query's parse happen after the schema, in the sa
 
 By default the first problem raises; ``collect_errors=True`` gathers every problem of every file
 into one :class:`RuleSetError`, which is what ``c2tracker rules validate`` prints.
+
+Speed: composing is most of the work, so libyaml's parser (``yaml.CSafeLoader``) is used when
+PyYAML was built with it; its nodes carry the same marks (line, column and character index),
+and a query's caret is placed from the file text when the mark holds no buffer. Each rule's
+``id`` location is kept from this one composition, so the cross-file checks read nothing again.
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ def load_rules(
     roots = [default_rules_dir()] if path is None else _as_paths(path)
     collector = _Collector(collect=collect_errors)
     rules: list[Rule] = []
+    id_locations: dict[int, Location] = {}
 
     for root in roots:
         try:
@@ -101,11 +107,11 @@ def load_rules(
             collector.add(exc)
             continue
         for file in files:
-            rule = _load_file(file, root if root.is_dir() else None, collector)
+            rule = _load_file(file, root if root.is_dir() else None, collector, id_locations)
             if rule is not None:
                 rules.append(rule)
 
-    _check_across_files(rules, collector)
+    _check_across_files(rules, collector, id_locations)
     collector.finish()
     log.debug("loaded %d rules from %s", len(rules), ", ".join(map(str, roots)))
     return RuleSet(rules, roots[0] if len(roots) == 1 and roots[0].is_dir() else None)
@@ -137,8 +143,11 @@ class _Collector:
 # --- one file -------------------------------------------------------------------------------
 
 
-class _RuleLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
+#: libyaml's parser when PyYAML has it (about six times faster), else the pure-Python one.
+#: Both give nodes with marks; duplicate keys are found by :func:`_duplicate_keys`.
+_ComposeLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
+    yaml, "CSafeLoader", yaml.SafeLoader
+)
 
 
 def _mark_location(path: Path, mark: yaml.Mark | None) -> Location:
@@ -148,19 +157,17 @@ def _mark_location(path: Path, mark: yaml.Mark | None) -> Location:
 
 
 def _compose(path: Path, text: str) -> yaml.Node | None:
-    loader = _RuleLoader(text)
+    loader = _ComposeLoader(text)
     try:
-        return loader.get_single_node()
+        node: yaml.Node | None = loader.get_single_node()
+        return node
     finally:
         loader.dispose()
 
 
 def _construct(node: yaml.Node) -> Any:
-    loader = _RuleLoader("")
-    try:
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
+    """Python objects from a composed node (the safe constructor, no parser needed)."""
+    return yaml.constructor.SafeConstructor().construct_document(node)
 
 
 def _duplicate_keys(path: Path, node: yaml.Node) -> Iterator[RuleError]:
@@ -182,7 +189,11 @@ def _duplicate_keys(path: Path, node: yaml.Node) -> Iterator[RuleError]:
             yield from _duplicate_keys(path, item)
 
 
-def _load_file(path: Path, root: Path | None, collector: _Collector) -> Rule | None:
+def _load_file(
+    path: Path, root: Path | None, collector: _Collector, id_locations: dict[int, Location]
+) -> Rule | None:
+    """One rule file, or None after reporting its problems; notes where its ``id`` is written
+    in ``id_locations`` (by ``id()`` of the rule: rules are frozen models)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -221,7 +232,9 @@ def _load_file(path: Path, root: Path | None, collector: _Collector) -> Rule | N
 
     if rule is not None:
         rule._path = path
-        problems.extend(_check_rule(path, node, rule, root))
+        id_node, _ = _node_at(node, ("id",))
+        id_locations[id(rule)] = _mark_location(path, id_node.start_mark)
+        problems.extend(_check_rule(path, node, rule, root, text))
 
     for found in problems:
         collector.add(found)
@@ -296,7 +309,9 @@ def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
 # --- checks inside one rule -----------------------------------------------------------------
 
 
-def _check_rule(path: Path, node: yaml.Node, rule: Rule, root: Path | None) -> list[RuleError]:
+def _check_rule(
+    path: Path, node: yaml.Node, rule: Rule, root: Path | None, text: str
+) -> list[RuleError]:
     problems: list[RuleError] = []
 
     def at(*loc: str | int) -> Location:
@@ -333,7 +348,7 @@ def _check_rule(path: Path, node: yaml.Node, rule: Rule, root: Path | None) -> l
                 )
             )
         seen.setdefault(key, index)
-        problems.extend(_check_query(path, node, index, query))
+        problems.extend(_check_query(path, node, index, query, text))
 
     engines = set(rule.engines)
     for index, test in enumerate(rule.tests):
@@ -348,12 +363,14 @@ def _check_rule(path: Path, node: yaml.Node, rule: Rule, root: Path | None) -> l
     return problems
 
 
-def _check_query(path: Path, node: yaml.Node, index: int, query: RuleQuery) -> list[RuleError]:
+def _check_query(
+    path: Path, node: yaml.Node, index: int, query: RuleQuery, text: str
+) -> list[RuleError]:
     try:
         parse_query(query.engine, query.query)
     except QuerySyntaxError as exc:
         scalar, _ = _node_at(node, ("queries", index, "query"))
-        location = _query_location(path, scalar, query.query, exc.position)
+        location = _query_location(path, scalar, query.query, exc.position, text)
         caret = "\n".join("    " + line for line in exc.caret().splitlines())
         return [
             RuleError(
@@ -364,17 +381,21 @@ def _check_query(path: Path, node: yaml.Node, index: int, query: RuleQuery) -> l
     return []
 
 
-def _query_location(path: Path, scalar: yaml.Node, text: str, position: int | None) -> Location:
+def _query_location(
+    path: Path, scalar: yaml.Node, text: str, position: int | None, source: str
+) -> Location:
     """The file position of the query's offending character when the scalar is on one line.
 
     Plain and quoted one-line scalars map offsets directly (quoted ones after the opening
     quote, as long as no escape changed the length); anything else points at the scalar.
+    ``source`` is the file's text: libyaml's marks carry character indexes but no buffer.
     """
     start = scalar.start_mark
     base = _mark_location(path, start)
-    if position is None or start.buffer is None or scalar.end_mark.line != start.line:
+    if position is None or scalar.end_mark.line != start.line:
         return base
-    raw = start.buffer[start.index : scalar.end_mark.index]
+    buffer = start.buffer if start.buffer is not None else source
+    raw = buffer[start.index : scalar.end_mark.index]
     if raw == text:
         offset = position
     elif len(raw) >= 2 and raw[0] in "'\"" and raw[1:-1] == text:
@@ -387,7 +408,14 @@ def _query_location(path: Path, scalar: yaml.Node, text: str, position: int | No
 # --- checks across files --------------------------------------------------------------------
 
 
-def _check_across_files(rules: list[Rule], collector: _Collector) -> None:
+def _check_across_files(
+    rules: list[Rule], collector: _Collector, id_locations: dict[int, Location]
+) -> None:
+    """Duplicate ids and feed names; locations come from the one composition of each file."""
+
+    def _rule_location(rule: Rule) -> Location:
+        return id_locations.get(id(rule)) or Location(str(rule.path or f"<rule {rule.id}>"))
+
     by_id: dict[str, Rule] = {}
     by_feed: dict[str, Rule] = {}
     for rule in rules:
@@ -413,17 +441,3 @@ def _check_across_files(rules: list[Rule], collector: _Collector) -> None:
                     )
                 )
             by_feed.setdefault(name.casefold(), rule)
-
-
-def _rule_location(rule: Rule) -> Location:
-    """Where a rule's ``id`` is written (found again by reading the file's nodes)."""
-    if rule.path is None:
-        return Location(f"<rule {rule.id}>")
-    try:
-        node = _compose(rule.path, rule.path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return Location(str(rule.path))
-    if node is None:
-        return Location(str(rule.path))
-    found, _ = _node_at(node, ("id",))
-    return _mark_location(rule.path, found.start_mark)
