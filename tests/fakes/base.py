@@ -50,8 +50,9 @@ class Fault:
     """One fault to inject.
 
     ``page`` limits it to requests for that page (search requests only; Censys pages are
-    numbered by the fake from the page token); ``query`` to one query text; ``times`` to that
-    many occurrences (None: every time).
+    numbered by the fake from the page token; a Shodan ``limit``/``offset`` request is matched
+    by the first page it reads); ``query`` to one query text; ``times`` to that many
+    occurrences (None: every time).
     """
 
     kind: str
@@ -80,6 +81,8 @@ class Request:
     fault: str | None = None
     credential: str | None = None
     minify: bool = True
+    span: int = 1
+    """Pages of 100 results the request read, from ``page`` on (Shodan ``limit``/``offset``)."""
 
 
 class RateLimit:
@@ -215,7 +218,14 @@ class FakeEngine:
         ]
 
     def pages_served(self, query: str) -> list[int]:
-        return [r.page for r in self.searches(query) if r.page is not None]
+        """Every page of 100 results the client received for ``query``, in request order; a
+        request for several pages at once (Shodan ``limit``) lists each of them."""
+        return [
+            n
+            for r in self.searches(query)
+            if r.page is not None
+            for n in range(r.page, r.page + r.span)
+        ]
 
     def matching(self, query: str) -> list[dict[str, Any]]:
         """Records of the corpus the query matches, in corpus order (cached per query)."""

@@ -50,9 +50,21 @@ class Kit:
     make_source: Callable[..., Source]
     queries: dict[str, PlannedQuery]
     secret: str
+    pages_per_request: int = 1
+    """Pages one search request of the kit's client reads (Shodan ``limit``; 1 elsewhere)."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.engine.value}-limit" if self.pages_per_request > 1 else self.engine.value
 
     def source(self, **kwargs: Any) -> Source:
         return self.make_source(**kwargs)
+
+    def request_pages(self, total_pages: int) -> list[int]:
+        """The page numbers checkpoints hold after reading ``total_pages`` pages: the last
+        page of each request."""
+        step = self.pages_per_request
+        return [min(n, total_pages) for n in range(step, total_pages + step, step)]
 
     def expected(self, rule_id: str) -> int:
         """Results the query has in the corpus (banners for Shodan, hosts for Censys)."""
@@ -66,17 +78,20 @@ def _queries(engine: Engine, make: Callable[[str], str], column: int) -> dict[st
     }
 
 
-def make_kit(engine: Engine, rate: float | None = None) -> Kit:
+def make_kit(engine: Engine, rate: float | None = None, *, shodan_pages: int = 1) -> Kit:
+    """The kit for ``engine``; ``shodan_pages`` is how many pages one Shodan request reads
+    (``limit`` = 100 × that; 1 sends ``page`` as shodan-python does by default)."""
     if engine is Engine.SHODAN:
         shodan = FakeShodan(shodan_corpus(), keys={SHODAN_KEY: 10_000}, rate=rate)
         return Kit(
             engine,
             shodan,
-            lambda key=SHODAN_KEY, rate=1000.0, policy=FAST: ShodanSource(
-                key, shodan.url, rate=rate, policy=policy
+            lambda key=SHODAN_KEY, rate=1000.0, policy=FAST, max_limit=100 * shodan_pages: (
+                ShodanSource(key, shodan.url, rate=rate, policy=policy, max_limit=max_limit)
             ),
             _queries(engine, shodan_query, 2),
             SHODAN_KEY,
+            shodan_pages,
         )
     if engine is Engine.CENSYS:
         platform = FakeCensysPlatform(

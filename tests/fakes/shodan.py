@@ -3,6 +3,12 @@
 - ``GET /shodan/host/search?key&query&page&minify`` → ``{"matches": [...], "total": n}``,
   100 banners a page, ``total`` counting banners; a page costs one query credit when the query
   has a filter or the page is 2 or later (§1.5).
+- ``limit``/``offset`` instead of ``page`` (§1.2–1.4): results ``offset`` … ``offset + limit -
+  1``, at most :attr:`FakeShodan.max_limit` (an error naming ``limit`` above it). Charged as
+  the client assumes (``c2tracker.sources.shodan.RESULTS_PER_CREDIT``, inferred): one credit per
+  100-result page the window spans, each by the page rule, so a window costs what paging
+  through it costs. ``accepts_limit=False`` makes the fake refuse ``limit`` altogether and
+  ``limit_cap`` makes it serve fewer results than asked without saying so.
 - ``GET /shodan/host/count?key&query`` → ``{"matches": [], "total": n}``, free.
 - ``GET /api-info?key`` → the plan object with ``query_credits``.
 - Errors as §1.8 gives them: an HTML 401 page for a bad key, a JSON 401 for exhausted
@@ -30,6 +36,9 @@ RATE_LIMITED = (
 )
 UPGRADE = "Please upgrade your API plan to use filters or paging."
 INVALID = "The search request timed out or your query was invalid."
+#: What the fake says when it refuses a ``limit``; the real text is unknown (shodan.md §1.8
+#: lists none), so it only needs to name the parameter.
+BAD_LIMIT = "Invalid value for the limit parameter."
 
 
 def _truthy(value: str | None) -> bool:
@@ -46,11 +55,17 @@ class FakeShodan(FakeEngine):
         *,
         keys: Mapping[str, int] | None = None,
         rate: float | None = None,
+        max_limit: int = 1000,
+        accepts_limit: bool = True,
+        limit_cap: int | None = None,
     ) -> None:
         super().__init__(corpus, rate=rate)
         self.credits: dict[str, int] = dict(keys or {"test-key": 1000})
         """Query credits left per API key."""
         self.credits_spent = 0
+        self.max_limit = max_limit
+        self.accepts_limit = accepts_limit
+        self.limit_cap = limit_cap
 
     def handle(
         self, request: Request, headers: Mapping[str, str], params: dict[str, str], body: Any
@@ -65,21 +80,30 @@ class FakeShodan(FakeEngine):
             "/api-info": "info",
         }.get(request.path, "other")
         request.endpoint = endpoint
+        window: tuple[int, int] | None = None
         if endpoint == "search":
             try:
                 request.page = int(params.get("page") or 1)
+                if "limit" in params:
+                    window = (int(params.get("offset") or 0), int(params["limit"]))
             except ValueError:
-                return json_reply(400, {"error": "Invalid page"})
+                return json_reply(400, {"error": "Invalid page, limit or offset"})
+            if window is not None:
+                request.page = max(window[0], 0) // PAGE_SIZE + 1
 
         if key not in self.credits:
             return Reply(401, HTML_401, "text/html")
         if not self.rate_limit.allow(key):
             return json_reply(429, {"error": RATE_LIMITED})
+        if window is not None:
+            offset, limit = window
+            if not self.accepts_limit or not 0 < limit <= self.max_limit or offset < 0:
+                return json_reply(400, {"error": BAD_LIMIT})
 
         fault = self._take_fault(endpoint, request.query, request.page)
         if fault is not None:
             request.fault = fault.kind
-            reply = self._fault(fault, request, key)
+            reply = self._fault(fault, request, key, window)
             if reply is not None:
                 return reply
 
@@ -99,9 +123,11 @@ class FakeShodan(FakeEngine):
             )
         if endpoint == "other":
             return json_reply(404, {"error": "No information available for that IP."})
-        return self._search(request, key, endpoint, fault.kind if fault else None)
+        return self._search(request, key, endpoint, fault.kind if fault else None, window)
 
-    def _fault(self, fault: Any, request: Request, key: str) -> Reply | None:
+    def _fault(
+        self, fault: Any, request: Request, key: str, window: tuple[int, int] | None
+    ) -> Reply | None:
         if fault.kind == "invalid-key":
             return Reply(401, HTML_401, "text/html")
         if fault.kind == "no-credits":
@@ -112,11 +138,18 @@ class FakeShodan(FakeEngine):
             return json_reply(401, {"error": UPGRADE})
         return self.common_fault(
             fault,
-            lambda: self._search(request, key, request.endpoint, None),
+            lambda: self._search(request, key, request.endpoint, None, window),
             lambda: json_reply(429, {"error": RATE_LIMITED}),
         )
 
-    def _search(self, request: Request, key: str, endpoint: str, fault: str | None) -> Reply:
+    def _search(
+        self,
+        request: Request,
+        key: str,
+        endpoint: str,
+        fault: str | None,
+        window: tuple[int, int] | None = None,
+    ) -> Reply:
         query = request.query or ""
         try:
             parsed = parse_query(Engine.SHODAN, query)
@@ -127,14 +160,21 @@ class FakeShodan(FakeEngine):
             return json_reply(200, {"matches": [], "total": len(matches)})
 
         page = request.page or 1
+        offset, limit = window or ((page - 1) * PAGE_SIZE, PAGE_SIZE)
+        # Every 100-result page the window spans, each by the page rule (§1.5).
+        first, last = offset // PAGE_SIZE + 1, -(-(offset + limit) // PAGE_SIZE)
         has_filter = any(isinstance(n, Field | Nested) for n in parsed.iter_nodes())
-        cost = 1 if has_filter or page >= 2 else 0
+        cost = sum(1 if has_filter or n >= 2 else 0 for n in range(first, last + 1))
         if cost > self.credits[key]:
             return json_reply(401, {"error": NO_CREDITS})
         self.credits[key] -= cost
         self.credits_spent += cost
 
-        chunk = matches[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        served = min(limit, self.limit_cap) if self.limit_cap and window else limit
+        chunk = matches[offset : offset + served]
+        if window is not None:
+            existing = -(-len(matches) // PAGE_SIZE)
+            request.span = max(1, min(-(-served // PAGE_SIZE), existing - first + 1))
         if fault == "short":
             chunk = chunk[: len(chunk) // 2]
         elif fault == "empty":

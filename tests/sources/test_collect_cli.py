@@ -129,7 +129,8 @@ def test_failed_query_exits_1_and_resume_completes_it(
 ) -> None:
     shodan = kits[Engine.SHODAN]
     alpha = shodan.queries["alpha-c2"].query
-    shodan.fake.inject(Fault("http-503", page=2, query=alpha, times=None))
+    # One limit/offset request reads all of alpha's 250 results, so the fault hits it.
+    shodan.fake.inject(Fault("http-503", page=1, query=alpha, times=None))
 
     code, output = _collect("--source", "shodan")
 
@@ -141,6 +142,9 @@ def test_failed_query_exits_1_and_resume_completes_it(
 
     assert code == 0, output
     assert shodan.fake.pages_served(alpha) == [1, 2, 3]
+    # The queries that succeeded the first time are not fetched again.
+    assert shodan.fake.pages_served(shodan.queries["charlie-loader"].query) == [1, 2]
+    assert shodan.fake.pages_served(shodan.queries["bravo-rat"].query) == [1]
     store = Store.open(env["C2TRACKER_DB"])
     runs = store.runs()
     assert len(runs) == 1

@@ -1,8 +1,9 @@
 """Every fault on every engine: the run goes on, the failure is recorded, resume completes it.
 
-Three queries run in order: bravo (one page), alpha (three pages, the fault hits its page 2),
-charlie (two pages). After the faulty run the fault is cleared and the run resumed; the fake's
-request log proves that no page already stored was fetched again.
+Three queries run in order: bravo (one page), alpha (three pages, the fault hits its second
+request: page 2, or page 3 when Shodan reads two pages a request), charlie (two pages). After
+the faulty run the fault is cleared and the run resumed; the fake's request log proves that no
+page already stored was fetched again.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def test_fault_on_page_two_then_resume(
     caplog.set_level(logging.DEBUG, logger="c2tracker")
     history = MemoryHistory()
     alpha = kit.queries["alpha-c2"].query
-    kit.fake.inject(Fault(fault, page=2, query=alpha, times=None))
+    second = kit.pages_per_request + 1
+    kit.fake.inject(Fault(fault, page=second, query=alpha, times=None))
 
     _, elapsed = _run(kit, history)
 
@@ -71,7 +73,7 @@ def test_fault_on_page_two_then_resume(
     alpha_run = run.outcome("alpha-c2")
     assert alpha_run.outcome is QueryOutcome.FAILED
     assert alpha_run.reason
-    assert [p.page for p in alpha_run.pages] == [1]
+    assert [p.page for p in alpha_run.pages] == [second - 1]
     assert run.outcome("bravo-rat").outcome is QueryOutcome.OK
     charlie = run.outcome("charlie-loader")
     if fault in FATAL:
@@ -95,7 +97,8 @@ def test_fault_on_page_two_then_resume(
 
     assert run.outcome("alpha-c2").outcome is QueryOutcome.OK
     assert run.outcome("charlie-loader").outcome is QueryOutcome.OK
-    assert [p.page for p in run.outcome("alpha-c2").pages] == [1, 2, 3]
+    assert [p.page for p in run.outcome("alpha-c2").pages] == kit.request_pages(3)
+    assert kit.fake.pages_served(alpha) == [1, 2, 3]
     _assert_no_page_fetched_twice(kit)
     for rule_id in ORDER:
         assert len(run.outcome(rule_id).observations) == kit.expected(rule_id), rule_id
@@ -151,7 +154,8 @@ def test_rejected_on_page_one_reports_engine_message(kit: Kit) -> None:
 def test_short_and_empty_pages(kit: Kit, fault: str) -> None:
     history = MemoryHistory()
     alpha = kit.queries["alpha-c2"].query
-    kit.fake.inject(Fault(fault, page=2, query=alpha, times=1))
+    second = kit.pages_per_request + 1
+    kit.fake.inject(Fault(fault, page=second, query=alpha, times=1))
 
     _run(kit, history)
 
@@ -160,5 +164,6 @@ def test_short_and_empty_pages(kit: Kit, fault: str) -> None:
     # Every engine reads on past a short or empty page while the total says more results
     # exist (shodan.md §1.6; Censys follows its token, censys.md §2.4).
     assert kit.fake.pages_served(alpha) == [1, 2, 3]
-    missing = 50 if fault == "short" else 100
+    in_request = min(kit.expected("alpha-c2"), 100 * (second - 1) * 2) - 100 * (second - 1)
+    missing = in_request // 2 if fault == "short" else in_request
     assert len(run.observations) == kit.expected("alpha-c2") - missing

@@ -4,6 +4,12 @@ A source answers three questions for the planner and the runner (:mod:`.runner`)
 results a query has, when that is free to ask (:meth:`Source.count`); what a page costs in
 credits (:meth:`Source.page_credits`); and the page itself (:meth:`Source.fetch_page`).
 
+Pages are always counted in :data:`PAGE_SIZE` results, whatever one request returns. A source
+that can fetch several pages in one request (Shodan's ``limit``/``offset``, shodan.md §1.2–1.4)
+says how many in :attr:`Source.pages_per_request`; the :class:`Page` it returns then spans
+several pages, and its ``number`` is the last of them. Checkpoints store that number, so
+"page P is stored" always means "results up to P × 100 are stored", however they were fetched.
+
 Turning an engine's record into an :class:`~c2tracker.model.Observation` lives here too, for
 Shodan banners, Censys Platform hits and legacy Censys hits. What a live engine returns for a
 query is kept as an observation even when the offline evaluator cannot re-derive why it
@@ -45,7 +51,7 @@ class Page:
     """One fetched page of results."""
 
     number: int
-    """1-based page number."""
+    """1-based number of the last :data:`PAGE_SIZE`-result page the request covered."""
     observations: list[Observation]
     total: int | None
     """Total results the engine reports for the query (Shodan: banners; Censys: hosts)."""
@@ -56,6 +62,14 @@ class Page:
     """Records on the page (an observation may be dropped when its IP is unusable)."""
     dropped: list[str] = field(default_factory=list)
     """Why records of the page gave no observation."""
+    span: int = 1
+    """How many pages of :data:`PAGE_SIZE` results the request covered: pages
+    ``number - span + 1`` … ``number``."""
+
+    @property
+    def first(self) -> int:
+        """The first page the request covered."""
+        return self.number - self.span + 1
 
 
 class Source(Protocol):
@@ -66,6 +80,11 @@ class Source(Protocol):
     """``shodan``, ``censys`` or ``censys-legacy``: what ``--source`` and the store call it."""
     has_free_count: bool
 
+    @property
+    def pages_per_request(self) -> int:
+        """Most pages one request may cover (1 for an engine that pages one page at a time)."""
+        ...
+
     def count(self, query: str) -> int:
         """Total results of ``query`` without spending credits (only when has_free_count)."""
         ...
@@ -74,8 +93,12 @@ class Source(Protocol):
         """Credits the engine charges for page ``page`` of ``query``."""
         ...
 
-    def fetch_page(self, planned: PlannedQuery, page: int, token: str | None) -> Page:
-        """Fetches one page; ``token`` is the previous page's next_token (Censys)."""
+    def fetch_page(
+        self, planned: PlannedQuery, page: int, token: str | None, *, span: int = 1
+    ) -> Page:
+        """Fetches pages ``page`` … ``page + span - 1`` in one request (at most
+        :attr:`pages_per_request`; the returned page may cover fewer); ``token`` is the
+        previous page's next_token (Censys)."""
         ...
 
     def is_last_page(self, page: Page) -> bool:
@@ -334,3 +357,8 @@ def _labels(host: Mapping[str, Any]) -> tuple[str, ...]:
 def pages_for(total: int) -> int:
     """Pages needed to read ``total`` results."""
     return -(-max(total, 0) // PAGE_SIZE)
+
+
+def requests_for(pages: int, pages_per_request: int) -> int:
+    """Requests needed to read ``pages`` pages, ``pages_per_request`` at a time."""
+    return -(-max(pages, 0) // max(pages_per_request, 1))

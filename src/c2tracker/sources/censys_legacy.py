@@ -100,6 +100,8 @@ class CensysLegacySource:
     engine = Engine.CENSYS_LEGACY
     name = "censys-legacy"
     has_free_count = False
+    pages_per_request = 1
+    """Pages follow one another by token; one request reads one page."""
 
     def __init__(
         self,
@@ -128,7 +130,10 @@ class CensysLegacySource:
     def page_credits(self, query: str, page: int) -> int:
         return PAGE_CREDITS
 
-    def fetch_page(self, planned: PlannedQuery, page: int, token: str | None = None) -> Page:
+    def fetch_page(
+        self, planned: PlannedQuery, page: int, token: str | None = None, *, span: int = 1
+    ) -> Page:
+        # Pages follow a token, one at a time: ``span`` is always 1 (pages_per_request).
         body: dict[str, Any] = {"q": planned.query, "per_page": PAGE_SIZE}
         if token:
             body["cursor"] = token

@@ -142,6 +142,8 @@ class CensysPlatformSource:
     engine = Engine.CENSYS
     name = "censys"
     has_free_count = False
+    pages_per_request = 1
+    """Pages follow one another by token; one request reads one page."""
 
     def __init__(
         self,
@@ -178,7 +180,10 @@ class CensysPlatformSource:
     def page_credits(self, query: str, page: int) -> int:
         return ADVANCED_PAGE_CREDITS if is_advanced(query) else STANDARD_PAGE_CREDITS
 
-    def fetch_page(self, planned: PlannedQuery, page: int, token: str | None = None) -> Page:
+    def fetch_page(
+        self, planned: PlannedQuery, page: int, token: str | None = None, *, span: int = 1
+    ) -> Page:
+        # Pages follow a token, one at a time: ``span`` is always 1 (pages_per_request).
         body: dict[str, Any] = {"query": planned.query, "page_size": PAGE_SIZE}
         if token:
             body["page_token"] = token

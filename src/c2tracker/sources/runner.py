@@ -1,9 +1,14 @@
 """Runs planned queries against live sources, page by page, into a RunRecorder.
 
-Every page goes through :meth:`RunRecorder.record_page` (one transaction) before the next is
-requested, so an interruption loses at most the page in flight, and a resumed run
+Every request's answer goes through :meth:`RunRecorder.record_page` (one transaction) before
+the next is sent, so an interruption loses at most the request in flight, and a resumed run
 (``collect --resume``) continues each query after its last stored page: Shodan from page + 1,
 Censys with the stored next token. Nothing already stored is fetched again.
+
+When a source reads several pages per request (Shodan's ``limit``/``offset``), the runner
+sizes each request to the pages the query is expected to still have: the free count, the last
+run's result count, or the total the previous answer carried, never more than the budget
+allows. The stored page number is the last page a request covered (:class:`~.base.Page`).
 
 A query ends in one outcome: ``ok``; ``failed`` with the reason (the engine's own text for a
 rejected query); ``skipped-empty`` when the free count found nothing; ``skipped-budget`` when
@@ -22,7 +27,7 @@ from typing import Protocol
 
 from c2tracker.errors import AuthError, CreditsExhausted, PlanError, SourceError
 from c2tracker.model import Engine, QueryOutcome, RunRecorder
-from c2tracker.sources.base import Page, PlannedQuery, Source, pages_for
+from c2tracker.sources.base import Page, PlannedQuery, Source, pages_for, requests_for
 from c2tracker.sources.planner import (
     Budget,
     History,
@@ -46,7 +51,10 @@ class QueryResult:
     outcome: QueryOutcome
     reason: str | None = None
     pages: int = 0
-    """Pages fetched in this session (stored pages of a resumed run not included)."""
+    """Pages of 100 results read in this session (stored pages of a resumed run not
+    included); one request may read several (Shodan ``limit``)."""
+    requests: int = 0
+    """Search requests that returned a page in this session (counts not included)."""
     resumed_pages: int = 0
     """Pages a resumed run found already stored and did not fetch again."""
     credits: int = 0
@@ -192,7 +200,7 @@ def _fetch_all(
     stored = list(recorder.stored_pages(query_run))
     if stored:
         last = stored[-1]
-        result.resumed_pages = len(stored)
+        result.resumed_pages = last.page
         done = Page(last.page, [], last.total, last.next_token, last.credits, hits=1)
         if source.is_last_page(done):
             return QueryOutcome.OK, None
@@ -216,13 +224,13 @@ def _fetch_all(
         )
 
     while True:
-        credits = source.page_credits(planned.query, page_number)
-        if not wallet.allows(credits):
+        span = _span(source, planned.query, page_number, expected_pages, wallet)
+        if span == 0:
             return QueryOutcome.SKIPPED_BUDGET, (
                 f"budget reached before page {page_number}; "
                 f"{result.pages + result.resumed_pages} page(s) kept, resume with a larger budget"
             )
-        page = source.fetch_page(planned, page_number, token)
+        page = source.fetch_page(planned, page_number, token, span=span)
         recorder.record_page(
             query_run,
             page.number,
@@ -232,7 +240,8 @@ def _fetch_all(
             total=page.total,
         )
         wallet.spend(page.credits)
-        result.pages += 1
+        result.pages += page.span
+        result.requests += 1
         result.credits += page.credits
         result.results += len(page.observations)
         for why in page.dropped:
@@ -241,7 +250,18 @@ def _fetch_all(
 
         if source.is_last_page(page):
             return QueryOutcome.OK, None
-        page_number, token = page_number + 1, page.next_token
+        page_number, token = page.number + 1, page.next_token
+        # The latest total is the best guess of what is left (it may have grown or shrunk).
+        expected_pages = max(pages_for(page.total or 0), page_number)
+
+
+def _span(source: Source, query: str, first: int, expected_pages: int, wallet: Budget) -> int:
+    """Pages the next request reads: what the query is expected to still have, at most what
+    one request may cover and what the budget still pays for (0: not even one page)."""
+    span = max(1, min(source.pages_per_request, expected_pages - first + 1))
+    while span > 0 and not wallet.allows(expected_credits(source, query, span, first)):
+        span -= 1
+    return span
 
 
 def _history(recorder: RunRecorder) -> History:
@@ -275,6 +295,8 @@ class PlanLine:
     pages: int
     credits: int
     note: str
+    requests: int = 0
+    """Requests the query is expected to send, free counts included."""
 
 
 def dry_run(
@@ -300,6 +322,8 @@ def dry_run(
                 plan.counted = source.count(planned.query)
             pages = plan.expected_pages()
             credits = expected_credits(source, planned.query, pages)
+            counting = 1 if plan.start is Start.COUNT else 0
+            requests = counting + requests_for(pages, source.pages_per_request)
             if plan.counted == 0:
                 note = "skip: counted 0"
             elif not wallet.allows(credits):
@@ -311,5 +335,5 @@ def dry_run(
                     Start.COUNT: f"counted {plan.counted}",
                     Start.PROBE: "page 1 (no free count)",
                 }[plan.start]
-            mine.append(PlanLine(plan, pages, credits, note))
+            mine.append(PlanLine(plan, pages, credits, note, requests))
     return lines
