@@ -128,3 +128,36 @@ def test_delta_merges_against_the_previous_build_when_spilling(
     assert (out / "delta/removed.txt").read_text() == "9.9.9.9\n198.51.100.7\n"
     assert manifest.counts["added"] == 2 and manifest.counts["removed"] == 4
     assert not list(out.resolve().rglob(".*part")) and not list(out.resolve().rglob(".sort-*"))
+
+
+def test_fast_formatters_equal_the_standard_library() -> None:
+    import csv
+    import hashlib
+    import io
+    import uuid
+    from datetime import UTC, datetime
+
+    from c2tracker.feeds.base import iso_millis, iso_seconds, stable_uuid4
+    from c2tracker.feeds.formats.tables import _quoted
+
+    for parts in (("indicator", "rule", "192.0.2.1"), ("bundle", ""), ("ü", "x|y")):
+        digest = hashlib.sha256("|".join(parts).encode()).digest()
+        assert stable_uuid4(*parts) == str(uuid.UUID(bytes=digest[:16], version=4))
+    for moment in (datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(1999, 12, 31)):
+        assert iso_seconds(moment) == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert iso_millis(moment) == moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    cells = ["plain", 'a "quoted" cell', "a,b", "'=cmd", "", " space ", ";;", '"']
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    assert ",".join(map(_quoted, cells)) + "\n" == buffer.getvalue()
+
+
+def test_a_second_build_in_one_process_never_reuses_the_last_row(
+    tmp_path: Path, context: FeedContext
+) -> None:
+    first = [indicator("198.51.100.9", "sliver", confidence=10)]
+    second = [indicator("198.51.100.9", "sliver", confidence=99)]
+    build_feeds(first, standard_exporters(context), context, tmp_path / "a")
+    build_feeds(second, standard_exporters(context), context, tmp_path / "b")
+    for name in ("csv/indicators.csv", "json/indicators.jsonl", "json/7d/indicators.json"):
+        assert "99" in (tmp_path / "b" / name).read_text(), name

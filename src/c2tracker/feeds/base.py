@@ -40,6 +40,8 @@ __all__ = [
     "ip_key",
     "ip_text",
     "iso",
+    "iso_millis",
+    "iso_seconds",
     "original_file_name",
     "stable_uuid",
     "stable_uuid4",
@@ -61,10 +63,15 @@ def stable_uuid4(*parts: str) -> str:
     """A UUID with version-4 layout whose bits come from sha256 of ``parts``: deterministic.
 
     STIX 2.1 §2.9 recommends UUIDv4 for objects other than SCOs (stix2-validator warns on
-    others); taking the random bits from a hash keeps that shape and stable ids.
+    others); taking the random bits from a hash keeps that shape and stable ids. The version
+    and variant bits are set by hand (what ``uuid.UUID(bytes=…, version=4)`` does, a test
+    compares both): building a ``UUID`` object costs more than the hash, twice per indicator.
     """
-    digest = hashlib.sha256("|".join(parts).encode("utf-8")).digest()
-    return str(uuid.UUID(bytes=digest[:16], version=4))
+    raw = bytearray(hashlib.sha256("|".join(parts).encode("utf-8")).digest()[:16])
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def ip_key(ip: str) -> int:
@@ -100,7 +107,23 @@ def iso(moment: datetime | None) -> str | None:
     """``2024-05-01T12:00:00Z``: second precision, UTC, the form every text format uses."""
     if moment is None:
         return None
-    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_seconds(moment)
+
+
+def iso_seconds(moment: datetime) -> str:
+    """:func:`iso` of a datetime; formatted by hand, about four times faster than strftime
+    (several calls per indicator in every format)."""
+    u = as_utc(moment)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
+
+
+def iso_millis(moment: datetime) -> str:
+    """``2024-05-01T12:00:00.000Z``: millisecond precision, as stix2 writes timestamps."""
+    u = as_utc(moment)
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+        f".{u.microsecond // 1000:03d}Z"
+    )
 
 
 _SLUG_DROP = re.compile(r"[^a-z0-9]+")

@@ -27,6 +27,7 @@ from c2tracker.feeds.base import (
     FeedContext,
     IpListExporter,
     WrittenFile,
+    as_utc,
     ip_key,
     ip_text,
     is_v6_key,
@@ -86,6 +87,8 @@ def build_feeds(
     profile_bits: list[int] = []
     written = [0] * len(row_exporters)
     addresses: ExternalSort[int] = ExternalSort(root, width=_RECORD_WIDTH)
+    # What Window.holds() decides, without a method call per window per indicator.
+    window_starts = [(bit, window.since) for bit, window in enumerate(context.windows)]
     seen = 0
     current: Exporter | None = None
     try:
@@ -93,8 +96,9 @@ def build_feeds(
             if indicator.status is not IndicatorStatus.ACTIVE:
                 continue
             mask = 0
-            for bit, window in enumerate(context.windows):
-                if window.holds(indicator):
+            last_seen = as_utc(indicator.last_seen)
+            for bit, since in window_starts:
+                if last_seen >= since:
                     mask |= 1 << bit
             profile = (indicator.rule_id, indicator.category.value, indicator.is_blockable, mask)
             route = routes.get(profile)

@@ -24,13 +24,21 @@ one object per line, so memory does not grow with the feed.
 
 from __future__ import annotations
 
-from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
 import stix2
 
-from c2tracker.feeds.base import FamilyInfo, FeedContext, RowExporter, as_utc, stable_uuid4
+from c2tracker.feeds.base import (
+    FamilyInfo,
+    FeedContext,
+    RowExporter,
+    as_utc,
+    iso_millis,
+    iso_seconds,
+    stable_uuid4,
+)
 from c2tracker.model import Category, Indicator
 
 __all__ = [
@@ -99,20 +107,21 @@ _MALPEDIA_URL = "https://malpedia.caad.fkie.fraunhofer.de/details/{}"
 _ATTACK_URL = "https://attack.mitre.org/software/{}"
 
 
-def _stamp(moment: datetime) -> str:
-    """Millisecond precision, as stix2 serialises ``created``/``modified``."""
-    utc = as_utc(moment)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def _instant(moment: datetime) -> str:
-    """Second precision, as stix2 serialises ``valid_from``/``valid_until`` given seconds."""
-    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+#: Millisecond precision, as stix2 serialises ``created``/``modified``.
+_stamp = iso_millis
+#: Second precision, as stix2 serialises ``valid_from``/``valid_until`` given seconds.
+_instant = iso_seconds
 
 
 def family_sdo_id(family: FamilyInfo) -> str:
-    kind = "tool" if family.category is Category.TOOL else "malware"
-    return f"{kind}--{stable_uuid4(kind, family.rule_id)}"
+    return _sdo_id(family.category is Category.TOOL, family.rule_id)
+
+
+@lru_cache(maxsize=4096)
+def _sdo_id(tool: bool, rule_id: str) -> str:
+    # Asked once per indicator (its relationship's target): cached per family.
+    kind = "tool" if tool else "malware"
+    return f"{kind}--{stable_uuid4(kind, rule_id)}"
 
 
 def family_objects(family: FamilyInfo) -> list[Any]:

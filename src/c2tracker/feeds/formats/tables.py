@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from c2tracker.feeds.base import RowExporter, iso
+from c2tracker.feeds.base import FeedContext, RowExporter, Window, iso
 from c2tracker.model import Indicator
 from c2tracker.textsafety import for_spreadsheet
 
@@ -79,18 +79,18 @@ def indicator_record(indicator: Indicator) -> dict[str, Any]:
 class _LastRow:
     """The text of the last indicator's row, shared by the window copies of one format.
 
-    A publish writes the same indicator into up to five copies of a format (all active plus
-    windows); (rule id, IP) identifies an indicator within one stream.
+    A publish hands the same :class:`Indicator` object to up to five copies of a format (all
+    active plus windows), so the object's identity says whether the text is still current;
+    a reference is kept, so the identity cannot be reused by another object meanwhile.
     """
 
     def __init__(self) -> None:
-        self.key: tuple[str, str] | None = None
+        self.indicator: Indicator | None = None
         self.text = ""
 
     def get(self, indicator: Indicator, render: Callable[[Indicator], str]) -> str:
-        key = (indicator.rule_id, indicator.ip)
-        if key != self.key:
-            self.key, self.text = key, render(indicator)
+        if indicator is not self.indicator:
+            self.indicator, self.text = indicator, render(indicator)
         return self.text
 
 
@@ -103,6 +103,10 @@ class CsvTable(RowExporter):
     path = "csv/indicators.csv"
     windowed = True
 
+    def __init__(self, context: FeedContext, window: Window | None = None) -> None:
+        super().__init__(context, window)
+        self._rule_cells: dict[str, tuple[str, str]] = {}
+
     def header(self) -> str:
         return self._csv_line(CSV_COLUMNS)
 
@@ -112,35 +116,53 @@ class CsvTable(RowExporter):
         return self._last.get(indicator, self._render)
 
     def _render(self, indicator: Indicator) -> str:
+        # Cells this program formats itself (address, ports, dates, booleans, the category
+        # value) cannot hold a formula trigger or a line break; only text from rules and the
+        # internet goes through the cleaning, and a rule's cells are cleaned once per rule.
+        rule_cells = self._rule_cells.get(indicator.rule_id)
+        if rule_cells is None:
+            rule_cells = (_cell(indicator.family), _cell(indicator.rule_id))
+            self._rule_cells = {indicator.rule_id: rule_cells}  # the stream goes rule by rule
         cells = (
             indicator.ip,
-            ";".join(str(port) for port in indicator.ports),
-            indicator.family,
+            ";".join(map(str, indicator.ports)),
+            rule_cells[0],
             indicator.category.value,
             iso(indicator.first_seen) or "",
             iso(indicator.last_seen) or "",
-            str(indicator.confidence),
-            ";".join(indicator.engines),
-            indicator.rule_id,
+            _cell(str(indicator.confidence)),
+            _cell(";".join(indicator.engines)),
+            rule_cells[1],
             "true" if indicator.dual_use else "false",
             iso(indicator.valid_until) or "",
-            ";".join(indicator.queries),
-            indicator.asn or "",
-            indicator.country or "",
-            indicator.org or "",
-            ";".join(indicator.hostnames),
+            _cell(";".join(indicator.queries)),
+            _cell(indicator.asn or ""),
+            _cell(indicator.country or ""),
+            _cell(indicator.org or ""),
+            _cell(";".join(indicator.hostnames)),
         )
-        return self._csv_line(cells)
+        return ",".join(map(_quoted, cells)) + "\n"
+
 
     @staticmethod
     def _csv_line(cells: tuple[str, ...]) -> str:
         # The csv module does the quoting (quotes doubled, cells with commas quoted); cells are
         # first put on one line so that one row is always one line for line-based tools.
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(
-            [for_spreadsheet(one_line(cell)) for cell in cells]
-        )
+        csv.writer(buffer, lineterminator="\n").writerow([_cell(cell) for cell in cells])
         return buffer.getvalue()
+
+
+def _cell(text: str) -> str:
+    """One cell's text on one line, neutralised for spreadsheets."""
+    return for_spreadsheet(one_line(text)) if text else text
+
+
+def _quoted(cell: str) -> str:
+    """The csv module's minimal quoting for a cell already on one line (``,`` or ``"``)."""
+    if "," in cell or '"' in cell:
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
 
 
 class JsonLines(RowExporter):
