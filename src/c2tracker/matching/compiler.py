@@ -59,6 +59,7 @@ from c2tracker.querylang.ast import (
 )
 
 if TYPE_CHECKING:
+    from c2tracker.matching.prefilter import RawPrefilter
     from c2tracker.rules import Rule
 
 log = logging.getLogger(__name__)
@@ -379,6 +380,28 @@ class Matcher:
     @property
     def query_count(self) -> int:
         return sum(len(index.queries) for index in self._indexes.values())
+
+    def raw_prefilter(
+        self, engine: Engine | str | None = None, *, backend: str | None = None
+    ) -> RawPrefilter | None:
+        """A :class:`~c2tracker.matching.prefilter.RawPrefilter` for JSON Lines of records (all
+        taken as ``engine``'s when given), or None when it could not pass over any line: the
+        forced engine has a query without a raw key, or no fast automaton is installed and no
+        ``backend`` is asked for (pyahocorasick alone costs more than it saves)."""
+        from c2tracker.matching import prefilter
+
+        forced = Engine(engine) if engine is not None else None
+        queries = [
+            (index.engine, compiled.text, compiled.query)
+            for index in self._indexes.values()
+            for compiled in index.queries
+        ]
+        the_plan = prefilter.plan(queries, forced)
+        if forced is not None and forced in the_plan.unfiltered:
+            return None
+        if backend is None and "ahocorasick_rs" not in prefilter.available_backends():
+            return None
+        return prefilter.RawPrefilter(the_plan, backend)
 
     def unkeyed_queries(self) -> list[CompiledQuery]:
         """Queries evaluated on every record because they have no necessary key."""

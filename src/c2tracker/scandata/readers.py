@@ -56,6 +56,7 @@ __all__ = [
     "MAX_KEPT_ERRORS",
     "SCAN_SUFFIXES",
     "WHOLE_DOCUMENT_LIMIT",
+    "LinePrefilter",
     "ReadProblem",
     "ReadStats",
     "ScanRecord",
@@ -134,6 +135,8 @@ class ReadStats:
     """Records yielded."""
     skipped: int = 0
     """Lines or items not yielded because they were bad or not hosts/banners."""
+    passed_over: int = 0
+    """JSON Lines lines a prefilter ruled out unparsed (never checked, so never reported)."""
     error_count: int = 0
     """Every problem, including those beyond :data:`MAX_KEPT_ERRORS`."""
     errors: list[ReadProblem] = field(default_factory=list)
@@ -153,14 +156,20 @@ class ReadStats:
         """Adds the counts and kept problems of ``other`` (files are not added)."""
         self.records += other.records
         self.skipped += other.skipped
+        self.passed_over += other.passed_over
         self.error_count += other.error_count
         room = self.max_kept - len(self.errors)
         self.errors.extend(other.errors[: max(room, 0)])
 
     def summary(self) -> str:
         """One line for humans, then the kept problems, one a line."""
+        passed = (
+            f", {self.passed_over} line(s) passed over unparsed (no rule can match them)"
+            if self.passed_over
+            else ""
+        )
         head = (
-            f"{self.records} record(s) read from {self.files} file(s), "
+            f"{self.records} record(s) read from {self.files} file(s){passed}, "
             f"{self.skipped} skipped, {self.error_count} problem(s)"
         )
         lines = [head, *(f"  {problem}" for problem in self.errors)]
@@ -170,8 +179,20 @@ class ReadStats:
         return "\n".join(lines)
 
 
-def iter_records(paths: Iterable[str | Path], stats: ReadStats) -> Iterator[ScanRecord]:
+LinePrefilter = Callable[[bytes], bool]
+"""Given a raw JSON Lines line, False when none of its records can be of interest
+(:meth:`c2tracker.matching.Matcher.raw_prefilter`)."""
+
+
+def iter_records(
+    paths: Iterable[str | Path], stats: ReadStats, *, prefilter: LinePrefilter | None = None
+) -> Iterator[ScanRecord]:
     """Every record in ``paths`` (files, directories, ``-`` for stdin), in order.
+
+    With ``prefilter``, a JSON Lines line after a file's first is handed to it before parsing;
+    a line it rejects is counted in :attr:`ReadStats.passed_over` and never parsed, so its
+    records are not yielded and its problems (not JSON, bad UTF-8…) are not reported. A file's
+    first line and whole JSON documents are always parsed.
 
     Yields:
         ScanRecord: one per banner or host; problems go to ``stats`` and never raise.
@@ -179,7 +200,7 @@ def iter_records(paths: Iterable[str | Path], stats: ReadStats) -> Iterator[Scan
     for path in paths:
         for name, opener in _expand(str(path), stats):
             stats.files += 1
-            yield from _read_one(name, opener, stats)
+            yield from _read_one(name, opener, stats, prefilter)
 
 
 Opener = Callable[[], IO[bytes]]
@@ -211,7 +232,9 @@ def _file_opener(path: Path) -> Opener:
     return lambda: path.open("rb")
 
 
-def _read_one(name: str, opener: Opener, stats: ReadStats) -> Iterator[ScanRecord]:
+def _read_one(
+    name: str, opener: Opener, stats: ReadStats, prefilter: LinePrefilter | None = None
+) -> Iterator[ScanRecord]:
     try:
         raw = opener()
     except OSError as error:
@@ -220,7 +243,7 @@ def _read_one(name: str, opener: Opener, stats: ReadStats) -> Iterator[ScanRecor
 
     try:
         stream = _without_bom(_maybe_gunzip(raw))
-        yield from _read_stream(name, stream, stats)
+        yield from _read_stream(name, stream, stats, prefilter)
     finally:
         if raw is not sys.stdin.buffer:
             raw.close()
@@ -303,7 +326,9 @@ def _describe_read_error(error: BaseException) -> str:
     return f"cannot read further ({type(error).__name__}: {error}); rest not read"
 
 
-def _read_stream(name: str, stream: _LineReader, stats: ReadStats) -> Iterator[ScanRecord]:
+def _read_stream(
+    name: str, stream: _LineReader, stats: ReadStats, prefilter: LinePrefilter | None = None
+) -> Iterator[ScanRecord]:
     lines = _LineSource(stream)
     first = _first_content_line(lines)
     if first is None:
@@ -316,27 +341,43 @@ def _read_stream(name: str, stream: _LineReader, stats: ReadStats) -> Iterator[S
         return
 
     yield from _records_from_line(name, first_number, first_line, stats)
-    yield from _read_lines(name, lines, stats)
+    if prefilter is None:
+        yield from _read_lines(name, lines, stats)
+    else:
+        yield from _read_lines(name, _admitted(lines, prefilter, stats), stats, lines)
     _report_failure(name, lines, stats)
 
 
-def _read_lines(name: str, lines: _LineSource, stats: ReadStats) -> Iterator[ScanRecord]:
+def _admitted(lines: _LineSource, prefilter: LinePrefilter, stats: ReadStats) -> Iterator[bytes]:
+    """The lines ``prefilter`` keeps; the others (not blank ones) counted as passed over."""
+    for line in lines:
+        if prefilter(line):
+            yield line
+        elif not line.isspace():
+            stats.passed_over += 1
+
+
+def _read_lines(
+    name: str, lines: Iterable[bytes], stats: ReadStats, source: _LineSource | None = None
+) -> Iterator[ScanRecord]:
     """JSON Lines after the first: the common case (one bare record a line) takes a short path,
     since this loop runs once per record of every scan file; anything else takes the general
-    one (:func:`_records_from_line`)."""
+    one (:func:`_records_from_line`). ``source`` numbers the lines when ``lines`` is a filtered
+    view of it."""
+    numbering = source if source is not None else cast(_LineSource, lines)
     for line in lines:
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError:
             if not line.isspace():
-                yield from _records_from_line(name, lines.number, line, stats)
+                yield from _records_from_line(name, numbering.number, line, stats)
             continue
         if type(value) is not dict or _wrapped_items(value) is not None:
-            yield from _unwrap(name, lines.number, value, stats, top=True)
+            yield from _unwrap(name, numbering.number, value, stats, top=True)
             continue
         _exact_serial(value, line)
         stats.records += 1
-        yield ScanRecord(name, lines.number, detect_engine(value), value)
+        yield ScanRecord(name, numbering.number, detect_engine(value), value)
 
 
 def _first_content_line(lines: _LineSource) -> tuple[int, bytes] | None:
