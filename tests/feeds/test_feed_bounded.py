@@ -137,12 +137,13 @@ def test_fast_formatters_equal_the_standard_library() -> None:
     import uuid
     from datetime import UTC, datetime
 
-    from c2tracker.feeds.base import iso_millis, iso_seconds, stable_uuid4
+    from c2tracker.feeds.base import NAMESPACE, iso_millis, iso_seconds, stable_uuid, stable_uuid4
     from c2tracker.feeds.formats.tables import _quoted
 
     for parts in (("indicator", "rule", "192.0.2.1"), ("bundle", ""), ("ü", "x|y")):
         digest = hashlib.sha256("|".join(parts).encode()).digest()
         assert stable_uuid4(*parts) == str(uuid.UUID(bytes=digest[:16], version=4))
+        assert stable_uuid(*parts) == str(uuid.uuid5(NAMESPACE, "|".join(parts)))
     for moment in (datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), datetime(1999, 12, 31)):
         assert iso_seconds(moment) == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
         assert iso_millis(moment) == moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

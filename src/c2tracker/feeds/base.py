@@ -50,13 +50,20 @@ __all__ = [
 #: Namespace of every deterministic id we derive (STIX ids, MISP uuids); fixed forever so that
 #: ids stay the same across publishes and machines.
 NAMESPACE = uuid.UUID("6f1c2b8e-3d7a-5c4e-9a61-c2c2c2c2c2c2")
+_NAMESPACE_BYTES = NAMESPACE.bytes
 
 _V6_OFFSET = 1 << 128
 
 
 def stable_uuid(*parts: str) -> str:
-    """A UUIDv5 from ``parts`` under :data:`NAMESPACE` (same input, same id, everywhere)."""
-    return str(uuid.uuid5(NAMESPACE, "|".join(parts)))
+    """A UUIDv5 from ``parts`` under :data:`NAMESPACE` (same input, same id, everywhere).
+
+    Exactly ``str(uuid.uuid5(NAMESPACE, "|".join(parts)))`` (RFC 4122 §4.3: SHA-1 of the
+    namespace bytes and the name, version and variant bits set; a test compares both),
+    computed without building ``UUID`` objects: MISP asks for one per attribute.
+    """
+    digest = hashlib.sha1(_NAMESPACE_BYTES + "|".join(parts).encode("utf-8"), usedforsecurity=False)
+    return _uuid_text(bytearray(digest.digest()[:16]), 0x50)
 
 
 def stable_uuid4(*parts: str) -> str:
@@ -68,8 +75,12 @@ def stable_uuid4(*parts: str) -> str:
     compares both): building a ``UUID`` object costs more than the hash, twice per indicator.
     """
     raw = bytearray(hashlib.sha256("|".join(parts).encode("utf-8")).digest()[:16])
-    raw[6] = raw[6] & 0x0F | 0x40
-    raw[8] = raw[8] & 0x3F | 0x80
+    return _uuid_text(raw, 0x40)
+
+
+def _uuid_text(raw: bytearray, version: int) -> str:
+    raw[6] = raw[6] & 0x0F | version
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
     text = raw.hex()
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 

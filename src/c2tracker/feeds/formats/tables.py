@@ -143,7 +143,6 @@ class CsvTable(RowExporter):
         )
         return ",".join(map(_quoted, cells)) + "\n"
 
-
     @staticmethod
     def _csv_line(cells: tuple[str, ...]) -> str:
         # The csv module does the quoting (quotes doubled, cells with commas quoted); cells are
