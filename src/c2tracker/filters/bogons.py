@@ -71,11 +71,21 @@ _V6_FIRSTS = [r.first for r in _V6]
 
 def bogon_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why ``address`` is not a routable internet address, or None when it is one."""
-    if isinstance(address, ipaddress.IPv6Address) and address not in _GLOBAL_UNICAST_V6:
-        return f"bogon: {address} is outside IPv6 global unicast 2000::/3"
-    ranges, firsts = (_V4, _V4_FIRSTS) if address.version == 4 else (_V6, _V6_FIRSTS)
-    value = int(address)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address not in _GLOBAL_UNICAST_V6:
+            return f"bogon: {address} is outside IPv6 global unicast 2000::/3"
+        return _lookup(_V6, _V6_FIRSTS, int(address), str(address))
+    return _lookup(_V4, _V4_FIRSTS, int(address), str(address))
+
+
+def ipv4_bogon_reason(value: int, text: str) -> str | None:
+    """:func:`bogon_reason` for an IPv4 address given as its integer and canonical text (the
+    store's fast path, which parses dotted quads without building an ``IPv4Address``)."""
+    return _lookup(_V4, _V4_FIRSTS, value, text)
+
+
+def _lookup(ranges: list[_Range], firsts: list[int], value: int, text: str) -> str | None:
     index = bisect.bisect_right(firsts, value) - 1
     if index >= 0 and ranges[index].last >= value:
-        return f"bogon: {address} is {ranges[index].reason}"
+        return f"bogon: {text} is {ranges[index].reason}"
     return None

@@ -41,7 +41,9 @@ from sqlalchemy import insert, select
 from c2tracker.errors import StoreError
 from c2tracker.model import Category, QueryOutcome
 from c2tracker.store.rulemeta import RuleMeta, extra_feed_names, name_key
-from c2tracker.store.store import FAMILIES, RUNS, Store, _address, _dumps, _now
+from c2tracker.store.store import Store
+from c2tracker.store.tables import FAMILIES, RUNS, dumps, now
+from c2tracker.store.values import classify_ip
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +127,7 @@ def _import_snapshot(
             else:
                 report.mapped[name] = rule_id
             qrid = run.start_query(rule_id, ENGINE, f"C2-Tracker feed file of {rule_id}")
-            evidence = _dumps(
+            evidence = dumps(
                 {"c2-tracker.file": f"data/{name} IPs.txt", "snapshot": snapshot.label}
             )
             rows = []
@@ -133,7 +135,7 @@ def _import_snapshot(
                 value = line.strip()
                 if not value or value.startswith("#"):
                     continue
-                ip, drop = _address(value)
+                ip, drop = classify_ip(value)
                 report.refused += drop is not None
                 rows.append(
                     (
@@ -211,7 +213,7 @@ def _synthetic_family(store: Store, name: str) -> str:
                     mitre="[]",
                     aliases="[]",
                     synthetic=True,
-                    updated_at=_now(),
+                    updated_at=now(),
                 )
             )
             log.warning("C2-Tracker family %r matches no rule; imported as %s", name, rule_id)
@@ -252,7 +254,7 @@ def _folder_snapshot(path: Path) -> Snapshot:
             continue
         files[name] = file.read_text(encoding="utf-8", errors="replace")
     return Snapshot(
-        label=f"folder:{folder.resolve()}", when=_now(), files=files, ignored=tuple(ignored)
+        label=f"folder:{folder.resolve()}", when=now(), files=files, ignored=tuple(ignored)
     )
 
 

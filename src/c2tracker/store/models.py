@@ -143,10 +143,14 @@ class Page(Base):
 
 
 class ObservationRow(Base):
-    """One service one query matched, as the engine or scan reported it."""
+    """One service one query matched, as the engine or scan reported it.
+
+    Indexed by run only: that index grows at its end as a run is written, so a page commit
+    touches one index page. Lookups by address go through :class:`ObservationIp`.
+    """
 
     __tablename__ = "observations"
-    __table_args__ = (Index(None, "ip"),)
+    __table_args__ = (Index(None, "run_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(BigInteger)
@@ -166,6 +170,24 @@ class ObservationRow(Base):
     source: Mapped[str] = mapped_column(Text)
     drop_reason: Mapped[str | None] = mapped_column(Text)
     """Why the filters dropped it (bogon, unusable address); None when it counts."""
+
+
+class ObservationIp(Base):
+    """Observations by address, for :meth:`~c2tracker.store.Store.lookup`.
+
+    Filled in bulk when a run is finished, in the transaction that folds the run into
+    indicators, rather than by an index on ``observations.ip``: such an index takes its entries
+    in random order, so every page commit of a run rewrote about one index page per row, which
+    made a run's writes several times slower than the rows themselves. A run's sightings
+    become searchable by address when its indicators appear. No foreign key: observations are
+    only removed with their query run, and readers join back to ``observations``.
+    """
+
+    __tablename__ = "observation_ips"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 (SQLAlchemy reads it)
+
+    ip: Mapped[str] = mapped_column(String(64), primary_key=True)
+    observation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
 class IndicatorRow(Base):

@@ -1,0 +1,523 @@
+"""Writing a run: the :class:`RunHandle` sources record pages through, and the running merge of
+the run's observations per IP and family that :meth:`Store.finish_run` folds into indicators.
+
+Every call of a handle commits its own transaction, so a killed process loses at most the page
+in flight and the run stays resumable. A page is the hot path of every collect: plain DB-API
+calls on one pooled connection, four statements in one transaction.
+
+After a page is committed its rows are also merged into the handle's :class:`RunFold`, so that
+finishing the run does not read a million observations back. The fold always equals the merge
+of the run's observations above the run's watermark (``runs.applied_obs_id``): it starts empty
+for a new run (whose watermark is the highest observation id when it began), is replaced by an
+empty one when a finish commits, and is not trusted in a resumed handle or when the stored
+watermark moved under it (another process finished the run): the finish then rebuilds it from
+the stored observations with the same merge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import insert, select, update
+
+from c2tracker.errors import StoreError
+from c2tracker.filters.allowlist import normalize_asn
+from c2tracker.filters.honeypots import HONEYPOT_TAG
+from c2tracker.model import Observation, PageCheckpoint, QueryOutcome, query_id
+from c2tracker.querylang.ast import Engine as QueryEngine
+from c2tracker.store.lock import RunLock
+from c2tracker.store.models import to_micros
+from c2tracker.store.tables import PAGES, QUERY_RUNS, RUNS, loads_list, micros, now
+from c2tracker.store.values import classify_ip, normalize_port
+
+if TYPE_CHECKING:
+    from c2tracker.store.store import Store
+
+log = logging.getLogger(__name__)
+
+_ENGINES = frozenset(e.value for e in QueryEngine)
+
+#: Column order of the tuples :meth:`RunHandle.record_rows` takes.
+OBSERVATION_COLUMNS = (
+    "run_id",
+    "query_run_id",
+    "ip",
+    "port",
+    "transport",
+    "seen_at",
+    "evidence",
+    "hostnames",
+    "asn",
+    "org",
+    "country",
+    "tags",
+    "source",
+    "drop_reason",
+)
+
+
+@dataclass(slots=True)
+class PairAgg:
+    """One IP × family in the observations being folded in."""
+
+    first: int
+    last: int
+    ports: set[int] = field(default_factory=set)
+    query_runs: set[int] = field(default_factory=set)
+    """Query runs that found it: they give its engines and query ids."""
+    hostnames: set[str] | None = None
+    asn: str | None = None
+    org: str | None = None
+    country: str | None = None
+
+
+class RunFold:
+    """The merge of observations per (IP, rule): first and last seen, ports, query runs,
+    hostnames, and the network details of the newest sighting; plus, per IP, the engines that
+    tagged it ``honeypot``. Rows must be added in the order they were stored (their ids)."""
+
+    def __init__(self, run_time: int, rules: dict[int, tuple[str, str]], base: int) -> None:
+        self.run_time = run_time
+        self.rules = rules
+        """Query run id → (rule id, engine); shared with the handle, which fills it."""
+        self.base = base
+        """The watermark this fold starts above."""
+        self.pairs: dict[tuple[str, str], PairAgg] = {}
+        self.tagged: dict[str, set[str]] = {}
+        self.observations = 0
+        self.dropped = 0
+
+    def add_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Adds rows in :data:`OBSERVATION_COLUMNS` order (stored rows may carry None for the
+        columns the fold does not read: transport, evidence, source)."""
+        pairs, rules, run_time, tagged = self.pairs, self.rules, self.run_time, self.tagged
+        for _, qrid, ip, port, _, seen, _, hostnames, asn, org, country, tags, _, drop in rows:
+            self.observations += 1
+            if drop is not None:
+                self.dropped += 1
+                continue
+            rule_id, engine = rules[qrid]
+            when = run_time if seen is None else int(seen)
+            agg = pairs.get((ip, rule_id))
+            if agg is None:
+                agg = pairs[(ip, rule_id)] = PairAgg(first=when, last=when)
+            elif when < agg.first:
+                agg.first = when
+            if when >= agg.last:
+                agg.last = when
+                agg.asn = asn or agg.asn
+                agg.org = org or agg.org
+                agg.country = country or agg.country
+            elif agg.asn is None:
+                agg.asn, agg.org, agg.country = asn, org, country
+            if port is not None:
+                agg.ports.add(port)
+            agg.query_runs.add(qrid)
+            if hostnames:
+                names = loads_list(hostnames)
+                if names:
+                    if agg.hostnames is None:
+                        agg.hostnames = set()
+                    agg.hostnames.update(names)
+            if tags and HONEYPOT_TAG in loads_list(tags):
+                tagged.setdefault(ip, set()).add(engine)
+
+    def run_ips(self) -> dict[str, tuple[set[str], set[str]]]:
+        """Per IP: the families and the engines' honeypot tags in the folded observations, for
+        every IP seen as more than one family or tagged (the only ones step 3 can concern)."""
+        first: dict[str, str] = {}
+        found: dict[str, tuple[set[str], set[str]]] = {}
+        for ip, rule_id in self.pairs:
+            other = first.setdefault(ip, rule_id)
+            if other != rule_id:
+                entry = found.get(ip)
+                if entry is None:
+                    entry = found[ip] = ({other}, self.tagged.get(ip, set()))
+                entry[0].add(rule_id)
+        for ip, engines in self.tagged.items():
+            if ip not in found and ip in first:
+                found[ip] = ({first[ip]}, engines)
+        return found
+
+    def all_ips(self) -> dict[str, tuple[set[str], set[str]]]:
+        """:meth:`run_ips` for every IP (a honeypot threshold of one family judges them all)."""
+        found: dict[str, tuple[set[str], set[str]]] = {}
+        for ip, rule_id in self.pairs:
+            entry = found.get(ip)
+            if entry is None:
+                entry = found[ip] = (set(), self.tagged.get(ip, set()))
+            entry[0].add(rule_id)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _QueryRunKey:
+    rule_id: str
+    engine: str
+    query_id: str
+
+
+class RunHandle:
+    """One run in progress: the :class:`~c2tracker.model.RunRecorder` sources write through.
+
+    Each method commits its own transaction before returning. Use as a context manager: the
+    run lock is released on exit, and an exception marks the run ``failed`` (resumable).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: int,
+        started_at: datetime,
+        lock: RunLock,
+        *,
+        resumed: bool,
+        watermark: int = 0,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.started_at = started_at
+        self.lock = lock
+        self.resumed = resumed
+        self._query_runs: dict[int, _QueryRunKey] = {}
+        self._rules: dict[int, tuple[str, str]] = {}
+        self._mutex = threading.Lock()
+        self._page_conn: Any = None
+        """The DB-API connection pages are written on, held for the run: checking one out of
+        the pool for every page cost as much as writing the page's rows."""
+        self._fold: RunFold | None = (
+            None if resumed else RunFold(to_micros(started_at), self._rules, watermark)
+        )
+        self.fold_is_whole_run = not resumed
+        """True while the fold holds every observation of the run (a fresh, unfinished run)."""
+
+    def __enter__(self) -> RunHandle:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        try:
+            if exc_type is not None:
+                with self.store._write.begin() as conn:
+                    conn.execute(
+                        update(RUNS)
+                        .where(RUNS.c.id == self.run_id, RUNS.c.status == "running")
+                        .values(status="failed", finished_at=now())
+                    )
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Releases the run lock (the run itself stays resumable until finished)."""
+        with self._mutex:
+            self._drop_page_conn()
+        self.lock.release()
+
+    def _open_page_conn(self) -> Any:
+        conn = self.store._write.raw_connection()
+        if self.store.dialect == "sqlite":
+            # Every row's query run was checked to be this run's (_key) before the row was
+            # built, so SQLite's per-row foreign-key lookup only repeats that check, and cost
+            # as much as writing the row. The connection is discarded, never pooled, after.
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA foreign_keys=OFF")
+            cursor.close()
+        return conn
+
+    def _drop_page_conn(self) -> None:
+        conn, self._page_conn = self._page_conn, None
+        if conn is not None:
+            conn.invalidate()
+
+    # --------------------------------------------------------------------- RunRecorder
+
+    def start_query(self, rule_id: str, engine: QueryEngine | str, query: str) -> int:
+        engine_name = str(engine.value if isinstance(engine, QueryEngine) else engine)
+        qid = (
+            query_id(rule_id, engine_name, query)
+            if engine_name in _ENGINES
+            else _pseudo_query_id(rule_id, engine_name, query)
+        )
+        with self.store._write.begin() as conn:
+            row = conn.execute(
+                select(QUERY_RUNS.c.id, QUERY_RUNS.c.outcome).where(
+                    QUERY_RUNS.c.run_id == self.run_id, QUERY_RUNS.c.query_id == qid
+                )
+            ).first()
+            if row is not None:
+                qrid = int(row.id)
+                if row.outcome != QueryOutcome.OK.value:
+                    conn.execute(
+                        update(QUERY_RUNS)
+                        .where(QUERY_RUNS.c.id == qrid)
+                        .values(outcome=QueryOutcome.PENDING.value, reason=None)
+                    )
+            else:
+                qrid = int(
+                    conn.execute(
+                        insert(QUERY_RUNS).values(
+                            run_id=self.run_id,
+                            rule_id=rule_id,
+                            engine=engine_name,
+                            query=query,
+                            query_id=qid,
+                            outcome=QueryOutcome.PENDING.value,
+                            pages=0,
+                            credits=0,
+                            results=0,
+                            started_at=now(),
+                        )
+                    ).inserted_primary_key[0]  # type: ignore[index]
+                )
+        self._remember(qrid, _QueryRunKey(rule_id, engine_name, qid))
+        return qrid
+
+    def stored_pages(self, query_run_id: int) -> Sequence[PageCheckpoint]:
+        with self.store._read.connect() as conn:
+            rows = conn.execute(
+                select(PAGES.c.page, PAGES.c.next_token, PAGES.c.total, PAGES.c.credits)
+                .where(PAGES.c.query_run_id == query_run_id)
+                .order_by(PAGES.c.page)
+            ).all()
+        return [PageCheckpoint(r.page, r.next_token, r.total, r.credits) for r in rows]
+
+    def record_page(
+        self,
+        query_run_id: int,
+        page: int,
+        observations: Sequence[Observation],
+        *,
+        credits: int,
+        next_token: str | None = None,
+        total: int | None = None,
+    ) -> None:
+        key = self._key(query_run_id)
+        rows = self._rows(query_run_id, key, observations)
+        self._store_rows(
+            query_run_id, page, rows, credits=credits, next_token=next_token, total=total
+        )
+
+    def record_rows(
+        self, query_run_id: int, page: int, rows: Sequence[tuple[Any, ...]], *, credits: int = 0
+    ) -> None:
+        """Stores pre-built observation rows, tuples in :data:`OBSERVATION_COLUMNS` order (the
+        importer's fast path)."""
+        self._key(query_run_id)
+        self._store_rows(query_run_id, page, rows, credits=credits, next_token=None, total=None)
+
+    def finish_query(
+        self,
+        query_run_id: int,
+        outcome: QueryOutcome,
+        *,
+        reason: str | None = None,
+        duration_s: float | None = None,
+    ) -> None:
+        with self.store._write.begin() as conn:
+            conn.execute(
+                update(QUERY_RUNS)
+                .where(QUERY_RUNS.c.id == query_run_id)
+                .values(
+                    outcome=QueryOutcome(outcome).value,
+                    reason=reason,
+                    duration_s=duration_s,
+                    finished_at=now(),
+                )
+            )
+
+    def last_result_count(self, rule_id: str, engine: QueryEngine, query: str) -> int | None:
+        return self.store.last_result_count(rule_id, engine, query)
+
+    # ------------------------------------------- for finish_run, which holds self._mutex
+
+    def take_fold(self, watermark: int) -> RunFold | None:
+        """The fold of the run's observations above ``watermark`` (the stored one), or None
+        when this handle cannot vouch for it (resumed, or the watermark moved elsewhere)."""
+        fold = self._fold
+        return fold if fold is not None and fold.base == watermark else None
+
+    def empty_fold(self) -> RunFold:
+        """A fold for rebuilding from stored rows, knowing every query run of the run."""
+        with self.store._read.connect() as conn:
+            for row in conn.execute(
+                select(
+                    QUERY_RUNS.c.id,
+                    QUERY_RUNS.c.rule_id,
+                    QUERY_RUNS.c.engine,
+                    QUERY_RUNS.c.query_id,
+                ).where(QUERY_RUNS.c.run_id == self.run_id)
+            ):
+                self._remember(int(row.id), _QueryRunKey(row.rule_id, row.engine, row.query_id))
+        return RunFold(to_micros(self.started_at), self._rules, -1)
+
+    def folded(self, watermark: int) -> None:
+        """The finish committed up to ``watermark``: later pages start a new fold."""
+        self._fold = RunFold(to_micros(self.started_at), self._rules, watermark)
+        self.fold_is_whole_run = False
+
+    # ----------------------------------------------------------------------- internals
+
+    def _remember(self, query_run_id: int, key: _QueryRunKey) -> None:
+        self._query_runs[query_run_id] = key
+        self._rules[query_run_id] = (key.rule_id, key.engine)
+
+    def _store_rows(
+        self,
+        query_run_id: int,
+        page: int,
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        credits: int,
+        next_token: str | None,
+        total: int | None,
+    ) -> None:
+        sql = self.store._sql
+        engine = self.store._write
+        with self._mutex:
+            if self._page_conn is None:
+                self._page_conn = self._open_page_conn()
+            raw = self._page_conn
+            try:
+                cursor = raw.cursor()
+                if self.store.dialect == "sqlite":
+                    cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute(
+                    sql.insert_page,
+                    (query_run_id, page, next_token, total, credits, len(rows), to_micros(now())),
+                )
+                if cursor.rowcount == 0:
+                    raw.rollback()
+                    log.debug("page %d of query run %d is already stored", page, query_run_id)
+                    return
+                if rows:
+                    cursor.executemany(sql.insert_observation, rows)
+                cursor.execute(sql.count_query_run, (credits, len(rows), query_run_id))
+                cursor.execute(sql.count_run, (len(rows), self.run_id))
+                raw.commit()
+            except BaseException as exc:
+                raw.rollback()
+                if isinstance(exc, engine.dialect.loaded_dbapi.Error):
+                    # The connection may be broken: the next page takes a fresh one.
+                    self._drop_page_conn()
+                    raise StoreError(
+                        f"storing page {page} of query run {query_run_id} failed: {exc}"
+                    ) from exc
+                raise
+            # Only rows that are committed join the fold.
+            if self._fold is not None:
+                self._fold.add_rows(rows)
+
+    def _key(self, query_run_id: int) -> _QueryRunKey:
+        key = self._query_runs.get(query_run_id)
+        if key is None:
+            with self.store._read.connect() as conn:
+                row = conn.execute(
+                    select(QUERY_RUNS.c.rule_id, QUERY_RUNS.c.engine, QUERY_RUNS.c.query_id).where(
+                        QUERY_RUNS.c.id == query_run_id, QUERY_RUNS.c.run_id == self.run_id
+                    )
+                ).first()
+            if row is None:
+                raise StoreError(f"query run {query_run_id} does not belong to run {self.run_id}")
+            key = _QueryRunKey(row.rule_id, row.engine, row.query_id)
+            self._remember(query_run_id, key)
+        return key
+
+    def _rows(
+        self, query_run_id: int, key: _QueryRunKey, observations: Sequence[Observation]
+    ) -> list[tuple[Any, ...]]:
+        """The observations as rows in :data:`OBSERVATION_COLUMNS` order: addresses
+        normalised and bogons marked, ports checked, record times clamped to now, lists as
+        JSON. One loop with everything bound locally: it runs for every observation."""
+        run_id, rule_id = self.run_id, key.rule_id
+        stamp = to_micros(now())
+        encode = orjson.dumps
+        rows = []
+        for obs in observations:
+            if obs.rule_id != rule_id:
+                raise StoreError(
+                    f"observation of rule {obs.rule_id!r} recorded on a query run of {rule_id!r}"
+                )
+            ip, drop = classify_ip(obs.ip)
+            port = obs.port
+            if port is not None and (type(port) is not int or not 0 <= port <= 65535):
+                try:
+                    port = normalize_port(port)
+                except StoreError as exc:
+                    port, drop = None, drop or exc.message
+            seen = None if obs.timestamp is None else min(micros(obs.timestamp), stamp)
+            rows.append(
+                (
+                    run_id,
+                    query_run_id,
+                    ip,
+                    port,
+                    (obs.transport or "tcp").lower()[:8],
+                    seen,
+                    encode(obs.evidence, default=str).decode(),
+                    encode(list(obs.hostnames), default=str).decode() if obs.hostnames else None,
+                    _asn(obs.asn),
+                    obs.org,
+                    obs.country,
+                    encode(list(obs.tags), default=str).decode() if obs.tags else None,
+                    obs.source,
+                    drop,
+                )
+            )
+        return rows
+
+
+@dataclass(frozen=True, slots=True)
+class HotSql:
+    """The page-writing statements in the driver's own parameter style."""
+
+    insert_page: str
+    insert_observation: str
+    count_query_run: str
+    count_run: str
+
+    @classmethod
+    def for_dialect(cls, dialect: str) -> HotSql:
+        mark = param_mark(dialect)
+
+        def marks(n: int) -> str:
+            return ", ".join([mark] * n)
+
+        return cls(
+            insert_page=(
+                "INSERT INTO pages (query_run_id, page, next_token, total, credits, "
+                f"observations, stored_at) VALUES ({marks(7)}) "
+                "ON CONFLICT (query_run_id, page) DO NOTHING"
+            ),
+            insert_observation=(
+                f"INSERT INTO observations ({', '.join(OBSERVATION_COLUMNS)}) "
+                f"VALUES ({marks(len(OBSERVATION_COLUMNS))})"
+            ),
+            count_query_run=(
+                f"UPDATE query_runs SET pages = pages + 1, credits = credits + {mark}, "
+                f"results = results + {mark} WHERE id = {mark}"
+            ),
+            count_run=f"UPDATE runs SET observations = observations + {mark} WHERE id = {mark}",
+        )
+
+
+def param_mark(dialect: str) -> str:
+    """The DB-API parameter marker of the store's drivers (sqlite3: qmark, psycopg: format)."""
+    return "?" if dialect == "sqlite" else "%s"
+
+
+@lru_cache(maxsize=65536)
+def _asn(value: str | int | None) -> str | None:
+    return normalize_asn(value)
+
+
+def _pseudo_query_id(rule_id: str, engine: str, query: str) -> str:
+    """Like :func:`query_id` for a non-engine source such as an imported feed file."""
+    digest = hashlib.sha256(query.strip().encode("utf-8")).hexdigest()[:8]
+    return f"{rule_id}:{engine}:{digest}"
