@@ -828,6 +828,17 @@ _FLASK_LOGIN = (
 )
 
 
+#: Certificates only the pinned look-alikes use (kept out of the random pool above).
+_LOOKALIKE_CERTS: dict[str, CertSpec] = {
+    "rapid7-ov": CertSpec(
+        {"C": "US", "ST": "Massachusetts", "L": "Boston", "O": "Rapid7 LLC",
+         "CN": "www.metasploit.com"},
+        issuer={"C": "US", "O": "DigiCert Inc",
+                "CN": "DigiCert Global G2 TLS RSA SHA256 2020 CA1"},
+        key="rsa", sans=("www.metasploit.com", "metasploit.com")),
+}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class LookAlike:
     """A benign server built on purpose next to a rule's fingerprint (a near miss), so the
@@ -843,7 +854,7 @@ class LookAlike:
     content_type: str
     port: int
     cert: str | None = None
-    """A name from ``_BENIGN_CERTS``, or None for plain HTTP."""
+    """A name from ``_BENIGN_CERTS`` or ``_LOOKALIKE_CERTS``, or None for plain HTTP."""
     jarm: str | None = None
 
 
@@ -866,6 +877,12 @@ LOOK_ALIKES: tuple[LookAlike, ...] = (
               "ghostlocker, bandit-stealer: a Werkzeug login page titled 'Login' on 8080",
               "Werkzeug/2.3.7 Python/3.11.4", "HTTP/1.1 200 OK", "Login", _FLASK_LOGIN,
               "text/html; charset=utf-8", 8080),
+    LookAlike("rapid7-product-site",
+              "metasploit: Rapid7's own site (title 'Metasploit …', CA-issued O=Rapid7 LLC)",
+              "nginx", "HTTP/1.1 200 OK",
+              "Metasploit | Penetration Testing Software, Pen Testing Security",
+              "<h1>Metasploit</h1><p>Know your weak points. Simulate real-world attacks.</p>",
+              "text/html; charset=utf-8", 443, "rapid7-ov", _BENIGN_JARMS[0]),
 )  # fmt: skip
 
 _RAW_PROTOCOLS = {21: "FTP", 22: "SSH", 25: "SMTP", 3306: "MYSQL"}
@@ -1163,7 +1180,7 @@ class _SampleBuilder(_Generator):
         response = _response(spec.status_line, headers, body)
         service = Service(ip, spec.port, seen, net, response=response, jarm=spec.jarm)
         if spec.cert is not None:
-            template = dict(_BENIGN_CERTS)[spec.cert]
+            template = {**dict(_BENIGN_CERTS), **_LOOKALIKE_CERTS}[spec.cert]
             service.cert = self.certificate(template, seen)
         return service
 
