@@ -162,3 +162,20 @@ def test_a_second_build_in_one_process_never_reuses_the_last_row(
     build_feeds(second, standard_exporters(context), context, tmp_path / "b")
     for name in ("csv/indicators.csv", "json/indicators.jsonl", "json/7d/indicators.json"):
         assert "99" in (tmp_path / "b" / name).read_text(), name
+
+
+def test_a_damaged_previous_build_does_not_block_publishing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(bounded, "CHUNK", 2)
+    out = tmp_path / "feeds"
+    publish(FakeStore(), FAMILIES, out, settings=Settings(), now=NOW)
+    state = out.resolve() / "json/indicators.jsonl"
+    state.write_bytes(state.read_bytes() + b'{"rule": "sliver", "ip": "not json\n')
+    manifest = publish(FakeStore(), FAMILIES, out, settings=Settings(), now=NOW)
+    assert "deltas start afresh" in caplog.text
+    assert manifest.counts["added"] == 9 and manifest.counts["removed"] == 0
+    assert orjson.loads((out / "delta/delta.json").read_bytes())["previous_build"] is None
+    assert {entry.path for entry in manifest.files} == {
+        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
+    } - {"manifest.json"}

@@ -15,6 +15,7 @@ out ordered by rule id, then address (numerically), on both sides.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from c2tracker.feeds.base import WrittenFile, ip_key, ip_text
 from c2tracker.feeds.bounded import ExternalSort
 
 __all__ = ["Delta", "compute_delta"]
+
+log = logging.getLogger(__name__)
 
 CURRENT_STATE = "json/indicators.jsonl"
 #: Added entries quoted per family in the webhook and the summary.
@@ -55,15 +58,18 @@ def _sorted_keys(path: Path | None, folder: Path) -> ExternalSort[bytes]:
     keys: ExternalSort[bytes] = ExternalSort(folder)
     if path is None or not path.is_file():
         return keys
-    with path.open("rb") as handle:
-        offset = 0
-        for line in handle:
-            if line.strip():
-                record = orjson.loads(line)
-                keys.add(
-                    orjson.dumps(record["rule"]) + b"\t%033x\t%d" % (ip_key(record["ip"]), offset)
-                )
-            offset += len(line)
+    try:
+        with path.open("rb") as handle:
+            offset = 0
+            for line in handle:
+                if line.strip():
+                    record = orjson.loads(line)
+                    rule = orjson.dumps(record["rule"])
+                    keys.add(rule + b"\t%033x\t%d" % (ip_key(record["ip"]), offset))
+                offset += len(line)
+    except BaseException:
+        keys.close()
+        raise
     return keys
 
 
@@ -79,13 +85,22 @@ def compute_delta(root: Path, previous_root: Path | None, previous_build: str | 
     current = root / CURRENT_STATE
     previous = previous_root / CURRENT_STATE if previous_root else None
     has_previous = previous is not None and previous.is_file()
-    delta = Delta(previous_build=previous_build if has_previous else None)
     folder = root / "delta"
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        old_keys = _sorted_keys(previous if has_previous else None, folder)
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        # A damaged previous build must not block every later publish: start afresh.
+        log.warning(
+            "previous build's %s is unreadable (%s); deltas start afresh", CURRENT_STATE, exc
+        )
+        has_previous = False
+        old_keys = ExternalSort(folder)
+    delta = Delta(previous_build=previous_build if has_previous else None)
 
     with (
         _sorted_keys(current, folder) as new_keys,
-        _sorted_keys(previous if has_previous else None, folder) as old_keys,
+        old_keys,
         ExternalSort[int](folder, width=_IP_WIDTH) as added_ips,
         ExternalSort[int](folder, width=_IP_WIDTH) as removed_ips,
     ):
