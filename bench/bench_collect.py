@@ -6,10 +6,24 @@ of every query, then every further page the total implies, with no count first (
 client rate limit and the fake enforcing that rate per key, on a plan like the original's
 anchor: 103 queries of which 25 find nothing, the rest needing 141 pages in all.
 
+The planned side reads up to 1000 results a request with ``limit``/``offset`` (shodan.md
+§1.2–1.4) once it knows a query's total, from the free count (first run) or the last run's
+result count (second run). Its credits for such a request are inferred (one per 100 results,
+``c2tracker.sources.shodan.RESULTS_PER_CREDIT``), and the fake charges the same way. The
+"pages only" rows show the planner when Shodan refuses ``limit`` and the client falls back to
+pages of 100.
+
 Printed figures:
 - credits spent ÷ the minimum the results need (target 1.0; blind paging: 166 / 141);
 - API requests and wall time, first run and second run, for both;
 - wall time ÷ (requests ÷ rate) (target ≤ 1.1) and the number of 429s (target 0).
+
+On a first run the planner must count every query it has never run (issue 4: no credit on a
+query without results), and each count is a request. It then sends one window per query with
+results, where blind paging sends one request per page after page 1. So the first run sends
+fewer requests than blind paging only when the pages after page 1 outnumber the queries with
+results; on this plan (78 such queries, 141 pages) they do not, and the script prints the
+break-even. That is the price of spending no credit on the 25 empty queries.
 
 Run: ``.venv/bin/python bench/bench_collect.py`` (full size, 20 requests a second) or
 ``--quick`` (a small plan at a high rate, for smoke tests).
@@ -29,7 +43,7 @@ from c2tracker.model import Engine
 from c2tracker.sources.base import PlannedQuery, pages_for
 from c2tracker.sources.http import RetryPolicy
 from c2tracker.sources.runner import run_engine
-from c2tracker.sources.shodan import ShodanSource
+from c2tracker.sources.shodan import MAX_LIMIT, ShodanSource
 from fakes.corpus import shodan_banner
 from fakes.recorder import MemoryHistory
 from fakes.shodan import FakeShodan
@@ -99,9 +113,17 @@ def blind_paging(fake: FakeShodan, plan: list[PlannedQuery], rate: float) -> Fig
 
 
 def planned(
-    fake: FakeShodan, plan: list[PlannedQuery], rate: float, history: MemoryHistory
+    fake: FakeShodan,
+    plan: list[PlannedQuery],
+    rate: float,
+    history: MemoryHistory,
+    *,
+    max_limit: int = MAX_LIMIT,
 ) -> Figures:
-    source = ShodanSource(KEY, fake.url, rate=rate, policy=RetryPolicy(max_attempts=6))
+    """The planner and runner, reading up to ``max_limit`` results a request."""
+    source = ShodanSource(
+        KEY, fake.url, rate=rate, policy=RetryPolicy(max_attempts=6), max_limit=max_limit
+    )
     before_credits, before_429 = fake.credits_spent, fake.rate_limited
     before_log = len(fake.log)
     started = time.monotonic()
@@ -124,6 +146,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=103)
     parser.add_argument("--empty", type=int, default=25)
     parser.add_argument("--pages", type=int, default=141)
+    parser.add_argument(
+        "--no-pages-only", action="store_true", help="skip the runs without limit/offset"
+    )
     args = parser.parse_args()
     if args.quick:
         args.queries, args.empty, args.pages, args.rate = 12, 3, 16, 100.0
@@ -136,12 +161,18 @@ def main() -> None:
     minimum = args.pages
     try:
         history = MemoryHistory()
+        paged = MemoryHistory()
         rows = [
             ("blind paging, run 1", blind_paging(fake, plan, args.rate)),
             ("planned, run 1", planned(fake, plan, args.rate, history)),
             ("blind paging, run 2", blind_paging(fake, plan, args.rate)),
             ("planned, run 2", planned(fake, plan, args.rate, history)),
         ]
+        if not args.no_pages_only:
+            rows += [
+                ("pages only, run 1", planned(fake, plan, args.rate, paged, max_limit=100)),
+                ("pages only, run 2", planned(fake, plan, args.rate, paged, max_limit=100)),
+            ]
     finally:
         fake.stop()
 
@@ -160,12 +191,19 @@ def main() -> None:
             f"{fig.credits / minimum:11.3f} "
             f"{fig.seconds:8.2f} {fig.seconds / ideal:15.3f} {fig.rate_limited:5d}"
         )
-    blind1, plan1, blind2, plan2 = (fig for _, fig in rows)
+    blind1, plan1, blind2, plan2 = (fig for _, fig in rows[:4])
     print(
         f"run 1: planned/blind requests {plan1.requests / blind1.requests:.3f}, "
         f"wall {plan1.seconds / blind1.seconds:.3f}; "
         f"run 2: requests {plan2.requests / blind2.requests:.3f}, "
         f"wall {plan2.seconds / blind2.seconds:.3f}"
+    )
+    found = args.queries - args.empty
+    print(
+        f"run 1 break-even: the planner counts all {args.queries} new queries (free, one request "
+        f"each) and then sends {plan1.requests - plan1.counts} window(s); blind paging sends "
+        f"{args.queries} first pages and {minimum - found} later page(s). Counting first costs "
+        f"fewer requests only when later pages outnumber the {found} queries with results."
     )
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from c2tracker.model import Engine
 from c2tracker.sources.base import PlannedQuery, Source
@@ -118,3 +121,28 @@ def make_kit(engine: Engine, rate: float | None = None, *, shodan_pages: int = 1
         _queries(engine, legacy_query, 3),
         LEGACY_SECRET,
     )
+
+
+def write_rules(folder: Path) -> Path:
+    """A rule folder with one rule per test family, querying all three engines."""
+    for rule_id, name, shodan_product, censys_product, _ in FAMILIES:
+        rule = {
+            "id": rule_id,
+            "name": name,
+            "feed_name": name,
+            "category": "c2",
+            "kind": "framework",
+            "description": f"Test family {name}.",
+            "queries": [
+                {"engine": "shodan", "query": shodan_query(shodan_product), "fidelity": "high"},
+                {"engine": "censys", "query": censys_query(censys_product), "fidelity": "high"},
+                {
+                    "engine": "censys-legacy",
+                    "query": legacy_query(censys_product),
+                    "fidelity": "high",
+                },
+            ],
+        }
+        (folder / "c2").mkdir(parents=True, exist_ok=True)
+        (folder / "c2" / f"{rule_id}.yml").write_text(yaml.safe_dump(rule, sort_keys=False))
+    return folder

@@ -11,39 +11,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from c2tracker.cli import app
 from c2tracker.model import Engine, QueryOutcome
 from c2tracker.store import Store
 from fakes.base import Fault
-from fakes.corpus import FAMILIES, censys_query, legacy_query, shodan_query
-from fakes.kits import CENSYS_TOKEN, LEGACY_ID, LEGACY_SECRET, ORG, SHODAN_KEY, Kit, make_kit
-
-
-def _write_rules(folder: Path) -> Path:
-    for rule_id, name, shodan_product, censys_product, _ in FAMILIES:
-        rule = {
-            "id": rule_id,
-            "name": name,
-            "feed_name": name,
-            "category": "c2",
-            "kind": "framework",
-            "description": f"Test family {name}.",
-            "queries": [
-                {"engine": "shodan", "query": shodan_query(shodan_product), "fidelity": "high"},
-                {"engine": "censys", "query": censys_query(censys_product), "fidelity": "high"},
-                {
-                    "engine": "censys-legacy",
-                    "query": legacy_query(censys_product),
-                    "fidelity": "high",
-                },
-            ],
-        }
-        (folder / "c2").mkdir(parents=True, exist_ok=True)
-        (folder / "c2" / f"{rule_id}.yml").write_text(yaml.safe_dump(rule, sort_keys=False))
-    return folder
+from fakes.kits import (
+    CENSYS_TOKEN,
+    LEGACY_ID,
+    LEGACY_SECRET,
+    ORG,
+    SHODAN_KEY,
+    Kit,
+    make_kit,
+    write_rules,
+)
 
 
 @pytest.fixture
@@ -65,7 +48,7 @@ def env(kits: dict[Engine, Kit], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         monkeypatch.delenv(name, raising=False)
     values = {
         "C2TRACKER_DB": f"sqlite:///{tmp_path / 'store.sqlite'}",
-        "C2TRACKER_RULES": str(_write_rules(tmp_path / "rules")),
+        "C2TRACKER_RULES": str(write_rules(tmp_path / "rules")),
         "SHODAN_API_KEY": SHODAN_KEY,
         "SHODAN_API_URL": kits[Engine.SHODAN].fake.url,
         "SHODAN_RATE_LIMIT": "200",

@@ -1,17 +1,18 @@
 """``c2tracker collect``: run the rules against the engines (or scan files) into the store.
 
-Humans' output goes to stderr (progress bar, skipped sources, the summary table); ``--dry-run``
-prints its plan on stdout. Exit status 0 when every query ran, 1 when some failed (what was
-gathered is kept and the run is finished in the store), 2 for a usage or configuration error.
+The work is :func:`c2tracker.sources.collect`; this module only turns options into its
+arguments and renders its progress and report. Humans' output goes to stderr (progress bars,
+skipped sources, the summary table); ``--dry-run`` prints its plan on stdout. Exit status 0
+when every query ran, 1 when some failed (what was gathered is kept and the run is finished in
+the store), 2 for a usage or configuration error.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -24,15 +25,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from c2tracker.errors import C2TrackerError
-from c2tracker.model import Engine, QueryOutcome
+from c2tracker.model import QueryOutcome
 from c2tracker.textsafety import for_terminal
 
 if TYPE_CHECKING:
     from c2tracker.settings import Settings
-    from c2tracker.sources.base import Page, PlannedQuery, Source
-    from c2tracker.sources.planner import History
-    from c2tracker.sources.runner import EngineReport, QueryResult
+    from c2tracker.sources import CollectReport
+    from c2tracker.sources.base import Page, PlannedQuery
+    from c2tracker.sources.runner import QueryResult
+    from c2tracker.sources.scanfiles import ScanReport
 
 log = logging.getLogger(__name__)
 
@@ -105,134 +106,106 @@ def run_collect(
     resume: bool,
     timeout: float,
 ) -> int:
-    """The collect command without Typer; returns the exit status."""
-    from c2tracker.cli import err_console
-    from c2tracker.rules import RuleSet, load_rules
-    from c2tracker.sources.collect import build_source, choose_engines, parse_sources
-    from c2tracker.sources.http import RetryPolicy
-    from c2tracker.sources.planner import parse_budgets, planned_queries
+    """The collect command without Typer: :func:`c2tracker.sources.collect` with the CLI's
+    progress display and report; returns the exit status.
 
-    choice = parse_sources(sources)
-    budgets = parse_budgets(budget, settings.budgets)
-    all_rules = load_rules(rules_dir or settings.rules_dir)
-    rules = all_rules
-    if only:
-        planned_queries(all_rules, [], only)  # refuses unknown ids before any request
-        rules = RuleSet([rule for rule in all_rules if rule.id in set(only)], all_rules.root)
+    Raises:
+        C2TrackerError: a usage or configuration error (``cli.main`` prints it, exit 2).
+    """
+    from c2tracker.rules import load_rules
+    from c2tracker.sources import collect
+    from c2tracker.sources.planner import parse_budgets
+    from c2tracker.store import Store
 
-    engines, skipped = choose_engines(settings, choice)
-    for line in skipped:
+    budgets = parse_budgets(budget, {})
+    rules = load_rules(rules_dir or settings.rules_dir)
+    store = Store.from_settings(settings)
+    try:
+        with _CliProgress() as progress:
+            report = collect(
+                settings,
+                store,
+                rules,
+                sources=sources,
+                only=only,
+                budgets=budgets,
+                resume=resume,
+                dry_run=dry_run,
+                progress=progress,
+                timeout=timeout,
+            )
+    finally:
+        store.close()
+
+    if dry_run:
+        _print_plan(report)
+        return 0
+    _print_summary(report)
+    return report.exit_status
+
+
+class _CliProgress:
+    """Rich progress bars on stderr: records read per scan file, then one step per query."""
+
+    def __init__(self) -> None:
+        self._scan: Progress | None = None
+        self._scan_task: TaskID | None = None
+        self._queries: Progress | None = None
+        self._query_task: TaskID | None = None
+
+    def __enter__(self) -> _CliProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for bar in (self._scan, self._queries):
+            if bar is not None:
+                bar.stop()
+
+    def notice(self, line: str) -> None:
+        from c2tracker.cli import err_console
+
         err_console.print(for_terminal(line), markup=False, highlight=False)
-    scan_paths = list(choice.scan_paths)
-    if choice.defaulted and not engines:
-        from c2tracker.scandata import sample_paths
 
-        scan_paths = list(sample_paths())
+    def scan_started(self, path: Path) -> None:
+        from c2tracker.cli import err_console
+
+        self._scan = Progress(
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed} record(s)"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        )
+        self._scan_task = self._scan.add_task(for_terminal(f"scan:{path}"), total=None)
+        self._scan.start()
+
+    def scan_records(self, path: Path, records: int) -> None:
+        if self._scan is not None and self._scan_task is not None:
+            self._scan.update(self._scan_task, completed=records)
+
+    def scan_done(self, path: Path, report: ScanReport) -> None:
+        from c2tracker.cli import err_console
+
+        if self._scan is not None:
+            self._scan.stop()
+            self._scan = None
         err_console.print(
-            "no API credentials configured: collecting from the bundled SAMPLE scan data "
-            "(generated records, not live results; their times are moved forward so that the "
-            "newest is now)",
+            for_terminal(
+                f"scan:{path}: {report.records} record(s), {report.skipped} skipped, "
+                f"{report.observations} observation(s)"
+            ),
             markup=False,
             highlight=False,
         )
-    if not engines and not scan_paths:
-        err_console.print(
-            "nothing to collect: no source has credentials"
-            + (" and the bundled sample scan data is missing" if choice.defaulted else ""),
-            markup=False,
-        )
-        return 2
+        for problem in report.problems[:20]:
+            err_console.print(for_terminal(f"  {problem}"), markup=False, highlight=False)
 
-    policy = RetryPolicy(read_timeout=timeout, connect_timeout=min(timeout, 10.0))
-    live = [build_source(settings, engine, policy) for engine in engines]
-    try:
-        queries = planned_queries(rules, engines)
-        if dry_run:
-            return _print_plan(settings, live, queries, budgets, scan_paths)
-        return _collect(settings, live, queries, budgets, scan_paths, rules, all_rules, resume)
-    finally:
-        for opened in live:
-            opened.close()
-
-
-def _collect(
-    settings: Settings,
-    live: Sequence[Source],
-    queries: Sequence[PlannedQuery],
-    budgets: dict[Engine, int],
-    scan_paths: Sequence[Path],
-    rules: Any,
-    all_rules: Any,
-    resume: bool,
-) -> int:
-    from c2tracker.cli import err_console
-    from c2tracker.sources.runner import run_engine
-    from c2tracker.sources.scanfiles import collect_scan, is_bundled_sample, sample_time_shift
-    from c2tracker.store import Store
-
-    names = [f"scan:{path}" for path in scan_paths] + [source.name for source in live]
-    store = Store.from_settings(settings)
-    reports: list[EngineReport] = []
-    with store.begin_run(names, resume=resume) as run:
-        # Only the bundled sample is moved in time (see sources.scanfiles); user files never.
-        bundled = [is_bundled_sample(path) for path in scan_paths]
-        shift = sample_time_shift(run.started_at) if any(bundled) else None
-        for path, is_sample in zip(scan_paths, bundled, strict=True):
-            with Progress(
-                TextColumn("{task.description}"),
-                TextColumn("{task.completed} record(s)"),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=True,
-            ) as bar:
-                task = bar.add_task(for_terminal(f"scan:{path}"), total=None)
-                scan = collect_scan(
-                    [path],
-                    rules,
-                    run,
-                    source=f"scan:{path}",
-                    on_record=partial(_show_records, bar, task),
-                    time_shift=shift if is_sample else None,
-                )
-            err_console.print(
-                for_terminal(
-                    f"scan:{path}: {scan.records} record(s), {scan.skipped} skipped, "
-                    f"{scan.observations} observation(s)"
-                ),
-                markup=False,
-                highlight=False,
-            )
-            for problem in scan.problems[:20]:
-                err_console.print(for_terminal(f"  {problem}"), markup=False, highlight=False)
-
-        with _ProgressBar(len(queries)) as progress:
-            for source in live:
-                mine = [q for q in queries if q.engine is source.engine]
-                reports.append(
-                    run_engine(
-                        source, mine, run, budget=budgets.get(source.engine), progress=progress
-                    )
-                )
-        # Every rule, not only --only's: the store needs the whole corpus for family metadata.
-        store.finish_run(run, all_rules)
-    store.close()
-
-    _print_summary(reports)
-    failed = any(r.outcome is QueryOutcome.FAILED for report in reports for r in report.results)
-    return 1 if failed else 0
-
-
-def _show_records(bar: Progress, task: TaskID, records: int) -> None:
-    bar.update(task, completed=records)
-
-
-class _ProgressBar:
-    """A Rich progress bar on stderr: one step per query, the current query named."""
-
-    def __init__(self, total: int) -> None:
+    def queries_planned(self, count: int) -> None:
         from c2tracker.cli import err_console
 
-        self._bar = Progress(
+        if count == 0:
+            return
+        self._queries = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -240,25 +213,23 @@ class _ProgressBar:
             console=err_console,
             transient=True,
         )
-        self._task = self._bar.add_task("collecting", total=total)
-
-    def __enter__(self) -> _ProgressBar:
-        self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
+        self._query_task = self._queries.add_task("collecting", total=count)
+        self._queries.start()
 
     def query_started(self, planned: PlannedQuery) -> None:
-        label = for_terminal(f"{planned.engine.value} {planned.rule_id}")
-        self._bar.update(self._task, description=label)
+        self._describe(f"{planned.engine.value} {planned.rule_id}")
 
     def page_done(self, planned: PlannedQuery, page: Page) -> None:
-        label = for_terminal(f"{planned.engine.value} {planned.rule_id} page {page.number}")
-        self._bar.update(self._task, description=label)
+        pages = f"page {page.number}" if page.span == 1 else f"pages {page.first}-{page.number}"
+        self._describe(f"{planned.engine.value} {planned.rule_id} {pages}")
 
     def query_done(self, result: QueryResult) -> None:
-        self._bar.advance(self._task)
+        if self._queries is not None and self._query_task is not None:
+            self._queries.advance(self._query_task)
+
+    def _describe(self, text: str) -> None:
+        if self._queries is not None and self._query_task is not None:
+            self._queries.update(self._query_task, description=for_terminal(text))
 
 
 _STYLE = {
@@ -269,21 +240,23 @@ _STYLE = {
 }
 
 
-def _print_summary(reports: Sequence[EngineReport]) -> None:
+def _print_summary(report: CollectReport) -> None:
     from c2tracker.cli import err_console
 
-    if not reports:
+    if not report.engines:
         return
     table = Table(title="collect summary")
-    for column in ("engine", "rule", "outcome", "pages", "credits", "results", "time", "reason"):
-        table.add_column(column, justify="right" if column in ("pages", "credits") else "left")
-    for report in reports:
-        for result in report.results:
+    columns = ("engine", "rule", "outcome", "pages", "requests", "credits", "results", "time")
+    for column in (*columns, "reason"):
+        table.add_column(column, justify="right" if column in ("pages", "requests") else "left")
+    for engine in report.engines:
+        for result in engine.results:
             table.add_row(
                 result.planned.engine.value,
                 for_terminal(result.planned.rule_id),
                 f"[{_STYLE.get(result.outcome, '')}]{result.outcome.value}[/]",
                 str(result.pages) + (f" (+{result.resumed_pages})" if result.resumed_pages else ""),
+                str(result.requests),
                 str(result.credits),
                 str(result.results),
                 f"{result.duration_s:.1f}s",
@@ -291,21 +264,19 @@ def _print_summary(reports: Sequence[EngineReport]) -> None:
             )
     err_console.print(table)
 
-    for report in reports:
+    for engine in report.engines:
         counts: dict[str, int] = {}
-        for result in report.results:
+        for result in engine.results:
             counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
         shown = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
-        limit = "no budget" if report.budget is None else f"budget {report.budget}"
+        limit = "no budget" if engine.budget is None else f"budget {engine.budget}"
         err_console.print(
-            f"{report.engine.value}: {shown or 'no queries'}; {report.credits} credit(s) "
-            f"({limit}), {report.requests} request(s)",
+            f"{engine.engine.value}: {shown or 'no queries'}; {engine.credits} credit(s) "
+            f"({limit}), {engine.requests} request(s)",
             markup=False,
             highlight=False,
         )
-    not_run = [
-        r for report in reports for r in report.results if r.outcome is QueryOutcome.SKIPPED_BUDGET
-    ]
+    not_run = [r for r in report.results if r.outcome is QueryOutcome.SKIPPED_BUDGET]
     if not_run:
         err_console.print(
             f"not run for lack of budget ({len(not_run)}): "
@@ -317,23 +288,14 @@ def _print_summary(reports: Sequence[EngineReport]) -> None:
         )
 
 
-def _print_plan(
-    settings: Settings,
-    live: Sequence[Source],
-    queries: Sequence[PlannedQuery],
-    budgets: dict[Engine, int],
-    scan_paths: Sequence[Path],
-) -> int:
+def _print_plan(report: CollectReport) -> None:
     from c2tracker.cli import out_console
-    from c2tracker.sources.runner import dry_run
 
-    history = _history(settings)
-    plan = dry_run(live, queries, history, budgets=budgets)
-    for path in scan_paths:
+    for path in report.plan_scans:
         out_console.print(for_terminal(f"scan:{path}: offline matching, no credits"), markup=False)
-    for engine, lines in plan.items():
+    for engine, lines in report.plan.items():
         table = Table(title=f"{engine.value} plan")
-        for column in ("rule", "query", "start", "pages", "credits", "note"):
+        for column in ("rule", "query", "start", "pages", "requests", "credits", "note"):
             table.add_column(column)
         for line in lines:
             table.add_row(
@@ -341,29 +303,18 @@ def _print_plan(
                 for_terminal(line.plan.planned.query).replace("[", "\\["),
                 line.plan.start.value,
                 str(line.pages),
+                str(line.requests),
                 str(line.credits),
                 line.note,
             )
         out_console.print(table)
-        planned_credits = sum(line.credits for line in lines if not line.note.startswith("skip"))
-        pages = sum(line.pages for line in lines if not line.note.startswith("skip"))
-        budget = budgets.get(engine)
+        run = [line for line in lines if not line.note.startswith("skip")]
+        budget = report.budgets.get(engine)
         out_console.print(
-            f"{engine.value}: {len(lines)} quer(ies), {pages} page(s), {planned_credits} "
-            f"credit(s) expected" + ("" if budget is None else f" of a budget of {budget}"),
+            f"{engine.value}: {len(lines)} quer(ies), {sum(line.pages for line in run)} page(s) "
+            f"in {sum(line.requests for line in lines)} request(s), "
+            f"{sum(line.credits for line in run)} credit(s) expected"
+            + ("" if budget is None else f" of a budget of {budget}"),
             markup=False,
             highlight=False,
         )
-    return 0
-
-
-def _history(settings: Settings) -> History | None:
-    """The store's last result counts (``Store.last_result_count``), read without a run."""
-    from c2tracker.store import Store
-
-    try:
-        store = Store.from_settings(settings)
-    except C2TrackerError as exc:
-        log.warning("dry run without history: %s", exc)
-        return None
-    return store.last_result_count

@@ -181,34 +181,34 @@ COLLECT_TIMEOUT_S = 60.0
 
 
 def collect_and_publish(settings: Settings, store: Any, out_dir: Path | None = None) -> None:
-    """One scheduled run: ``c2tracker collect`` from every configured source, then publish.
+    """One scheduled run: collect from every configured source into ``store``, then publish.
 
-    Uses the collect command's library entry point (``run_collect`` in
-    :mod:`c2tracker.cli.collect_cmd`), which takes the store's run lock, and
-    :func:`c2tracker.feeds.publish`, which swaps the feed folder atomically. Both are imported
-    at call time so that the server starts even when a run could not.
+    Uses the collector's library entry point (:func:`c2tracker.sources.collect`), which takes
+    the store's run lock and prints nothing, and :func:`c2tracker.feeds.publish`, which swaps
+    the feed folder atomically. Both are imported at call time so that the server starts even
+    when a run could not.
 
     Raises:
-        C2TrackerError: collect found nothing to do or failed (the feed is not republished).
+        C2TrackerError: collect found nothing to do or some query failed (what was gathered is
+            kept in the store; the feed is not republished).
     """
-    from c2tracker.cli.collect_cmd import run_collect
     from c2tracker.feeds import publish
     from c2tracker.rules import load_rules
+    from c2tracker.sources import collect
 
     logger.info("scheduled collect starting")
-    status = run_collect(
-        settings,
-        sources=[],
-        rules_dir=None,
-        only=[],
-        budget=[],
-        dry_run=False,
-        resume=False,
-        timeout=COLLECT_TIMEOUT_S,
-    )
-    if status != 0:
-        raise C2TrackerError(f"collect ended with status {status}; the feed was not republished")
-
     rules = load_rules(settings.rules_dir)
+    report = collect(settings, store, rules, timeout=COLLECT_TIMEOUT_S)
+    for line in report.notices:
+        logger.info("collect: %s", line)
+    if report.failed:
+        reasons = "; ".join(
+            f"{r.planned.engine.value} {r.planned.rule_id}: {r.reason}" for r in report.failed[:3]
+        )
+        raise C2TrackerError(
+            f"collect: {len(report.failed)} quer(ies) failed ({reasons}); "
+            "the feed was not republished"
+        )
+
     publish(store, rules, out_dir or settings.feeds_dir, settings=settings)
-    logger.info("scheduled collect and publish finished")
+    logger.info("scheduled collect and publish finished (run %s)", report.run_id)

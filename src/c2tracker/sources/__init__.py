@@ -4,5 +4,18 @@
 :mod:`.censys_platform` and :mod:`.censys_legacy` speak each engine's API; :mod:`.planner`
 decides how each query starts and what it may spend; :mod:`.runner` fetches page by page into
 the store's :class:`~c2tracker.model.RunRecorder`; :mod:`.scanfiles` runs the offline matcher
-over local files into the same recorder; :mod:`.collect` builds all of this from settings.
+over local files into the same recorder; :mod:`.engines` builds the sources from settings, and
+:func:`collect` (:mod:`.collection`) runs all of it as one library call.
 """
+
+from __future__ import annotations
+
+from c2tracker.sources.collection import (
+    CollectProgress,
+    CollectReport,
+    QuietProgress,
+    ScanResult,
+    collect,
+)
+
+__all__ = ["CollectProgress", "CollectReport", "QuietProgress", "ScanResult", "collect"]

@@ -1,4 +1,4 @@
-"""From settings and ``--source`` options to the sources of one collect run.
+"""From settings and ``--source`` options to the engines (live sources) of one collect run.
 
 ``--source`` takes ``shodan``, ``censys``, ``censys-legacy`` or ``scan:PATH`` and may be
 repeated (design.md). Without it, every engine that has credentials runs; an engine without
