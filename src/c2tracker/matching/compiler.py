@@ -399,7 +399,7 @@ class Matcher:
         the_plan = prefilter.plan(queries, forced)
         if forced is not None and forced in the_plan.unfiltered:
             return None
-        if backend is None and "ahocorasick_rs" not in prefilter.available_backends():
+        if backend is None and "hyperscan" not in prefilter.available_backends():
             return None
         return prefilter.RawPrefilter(the_plan, backend)
 

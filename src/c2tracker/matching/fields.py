@@ -320,6 +320,11 @@ def banner_hash(banner: Mapping[str, Any]) -> list[Any]:
 _HEX_SERIAL = re.compile(r"(?:0x)?([0-9a-f]+)", re.IGNORECASE)
 _COLON_HEX = re.compile(r"[0-9a-f]{1,2}(?::[0-9a-f]{1,2})+", re.IGNORECASE)
 
+#: A serial stored as colon-separated bytes (``08:ba:f3:ee``, OpenSSL's form): only the first
+#: byte may drop its leading zero. ``8:b:a`` is not read (a one-digit byte inside is ambiguous),
+#: which also lets the raw-line prefilter name the one form each serial takes.
+RECORD_COLON_HEX = re.compile(r"[0-9a-f]{1,2}(?::[0-9a-f]{2})+", re.IGNORECASE)
+
 
 def parse_serial_query(text: str) -> int | None:
     """A serial written in a query: decimal digits as decimal, ``0x…`` or hex letters as hex.
@@ -341,16 +346,19 @@ def record_serial(value: Any) -> int | None:
 
     Shodan stores the serial as a JSON integer (shodan.md §2.5). Exports converted by other tools
     sometimes hold it as a string; a string is read as hexadecimal only when that is unambiguous
-    (``0x`` prefix, colon-separated bytes, or hex letters present). A string of decimal digits
-    could be either base, so it never matches: a wrong guess would be a false match.
+    (``0x`` prefix, colon-separated bytes as :data:`RECORD_COLON_HEX`, or hex letters present).
+    A string of decimal digits could be either base, so it never matches: a wrong guess would be
+    a false match.
     """
     if is_int(value):
         return int(value)
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if _COLON_HEX.fullmatch(text):
+    if RECORD_COLON_HEX.fullmatch(text):
         return int(text.replace(":", ""), 16)
+    if ":" in text:
+        return None
     if text[:2].lower() == "0x" and _HEX_SERIAL.fullmatch(text):
         return int(text[2:], 16)
     if _HEX_SERIAL.fullmatch(text) and not text.isdigit():
