@@ -179,3 +179,25 @@ def test_a_damaged_previous_build_does_not_block_publishing(
     assert {entry.path for entry in manifest.files} == {
         p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
     } - {"manifest.json"}
+
+
+def test_validation_reads_quoted_csv_rows(tmp_path: Path) -> None:
+    from c2tracker.errors import PublishError
+    from c2tracker.feeds.validate import _check_rows
+    from feeds.feed_fixtures import hostile_indicators
+
+    store = FakeStore()
+    store.indicators = sorted(
+        store.indicators + hostile_indicators(), key=lambda i: (i.rule_id, i.ip)
+    )
+    manifest = publish(store, FAMILIES, tmp_path / "feeds", settings=Settings(), now=NOW)
+    table = tmp_path / "feeds/csv/indicators.csv"
+    assert '"' in table.read_text()  # the quoted path is exercised
+    entry = manifest.file("csv/indicators.csv")
+    assert entry is not None and entry.entries == 10
+    copy = tmp_path / "copy.csv"
+    lines = table.read_text().splitlines(keepends=True)
+    hostile = next(line for line in lines if '"' in line)
+    copy.write_text("".join([*lines, hostile]))
+    with pytest.raises(PublishError, match="appears twice"):
+        _check_rows(copy, "copy.csv", "csv", 11)
