@@ -215,17 +215,20 @@ def make_history(repo: Path, snapshots: int, ips_per_snapshot: int, rng: random.
     env_base = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@example.org"}
     git = ["git", "-C", str(repo)]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
-    pool = [
-        f"{rng.randrange(11, 200)}.{rng.randrange(256)}.{rng.randrange(256)}.{i % 250 + 1}"
-        for i in range(ips_per_snapshot * 3)
-    ]
+    pool = sorted(
+        {
+            f"{rng.randrange(11, 200)}.{rng.randrange(256)}.{rng.randrange(256)}.{i % 250 + 1}"
+            for i in range(ips_per_snapshot * 3)
+        }
+    )
     live = set(rng.sample(pool, ips_per_snapshot))
     names = [f"Family {i} C2" for i in range(FAMILIES)]
     start = datetime(2022, 11, 7, 6, tzinfo=UTC)
     for week in range(snapshots):
         # ~10 % weekly turnover, as measured on the original feed (landscape.md §1.1).
         dropped = set(rng.sample(sorted(live), len(live) // 10))
-        live = (live - dropped) | set(rng.sample(pool, len(dropped)))
+        returning = rng.sample(sorted(set(pool) - live), len(dropped))
+        live = (live - dropped) | set(returning)
         by_family: dict[str, list[str]] = {}
         for ip in live:
             by_family.setdefault(names[hash(ip) % len(names)], []).append(ip)
