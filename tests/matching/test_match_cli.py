@@ -124,8 +124,34 @@ def test_match_prints_one_json_object_per_match(
         "host.services.port": 443,
         "host.services.software.product": "test family",
     }
-    assert "4 record(s) read" in result.stderr
+    # The miss is passed over by the raw-line prefilter: counted, never parsed.
+    assert "3 record(s) read from 1 file(s), 1 line(s) passed over unparsed" in result.stderr
     assert "3 record(s) matched, 3 match(es)" in result.stderr
+
+    every = runner.invoke(app, ["match", "--parse-all", "--rules", str(rules_dir), str(scan)])
+    assert every.exit_code == 0, every.output
+    assert every.stdout == result.stdout
+    assert "4 record(s) read from 1 file(s), 0 skipped" in every.stderr
+
+
+def test_prefilter_does_not_report_bad_lines_parse_all_does(
+    runner: CliRunner, rules_dir: Path, tmp_path: Path
+) -> None:
+    scan = write_jsonl(
+        tmp_path / "scan.json.gz",
+        [json.dumps(SHODAN_HIT), "{not json", json.dumps(SHODAN_MISS), '{"broken": 146473198'],
+    )
+    result = runner.invoke(app, ["-v", "match", "--rules", str(rules_dir), str(scan)])
+    assert result.exit_code == 0, result.output
+    # Line 2 holds no rule's key: passed over unparsed. Line 4 holds the serial: parsed, reported.
+    assert "2 line(s) passed over unparsed" in result.stderr
+    assert "scan.json.gz:4: not valid JSON" in result.stderr
+    assert "scan.json.gz:2:" not in result.stderr
+
+    every = runner.invoke(app, ["-v", "match", "--parse-all", "--rules", str(rules_dir), str(scan)])
+    assert "scan.json.gz:2: not valid JSON" in every.stderr
+    assert "scan.json.gz:4: not valid JSON" in every.stderr
+    assert every.stdout == result.stdout
 
 
 def test_engine_option_forces_the_language(
@@ -213,11 +239,13 @@ def test_progress_display_passes_every_record_through() -> None:
     from rich.console import Console
 
     from c2tracker.cli.match_cmd import MatchSummary, _with_progress
+    from c2tracker.scandata import ReadStats
 
     console = Console(file=io.StringIO(), force_terminal=True, width=80)
     records = [object() for _ in range(2500)]
     summary = MatchSummary()
-    assert list(_with_progress(iter(records), summary, console)) == records
+    stats = ReadStats(records=2500, passed_over=7000)
+    assert list(_with_progress(iter(records), summary, stats, console)) == records  # type: ignore[arg-type]
 
 
 def test_bundled_sample_with_the_real_corpus(runner: CliRunner) -> None:

@@ -5,6 +5,10 @@ Prints one JSON object a match on stdout (the keys of
 everything for humans — the progress bar on big inputs and the closing summary of records read,
 skipped and matched, with ``path:line`` of every bad record at ``-v`` — goes to stderr. JSON is
 written ASCII-escaped, so hostile banner text cannot reach a terminal as control characters.
+
+JSON Lines go through the raw-line prefilter (:meth:`~c2tracker.matching.Matcher.raw_prefilter`):
+a line no rule can match is passed over unparsed, so it is counted but not checked;
+``--parse-all`` parses and checks every line.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from c2tracker.model import Observation
-    from c2tracker.scandata import ScanRecord
+    from c2tracker.scandata import ReadStats, ScanRecord
 
 #: Inputs at least this large (bytes, all paths together) get a progress display on stderr.
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024
@@ -53,6 +57,14 @@ def register(app: typer.Typer) -> None:
                 help="treat every record as this engine's (default: detected per record)",
             ),
         ] = None,
+        parse_all: Annotated[
+            bool,
+            typer.Option(
+                "--parse-all",
+                help="parse and check every line (slower); by default JSON Lines no rule can "
+                "match are passed over unparsed, so their problems are not reported",
+            ),
+        ] = False,
     ) -> None:
         """Match every rule against local scan records; one JSON object a match on stdout."""
         from c2tracker.cli import err_console, get_state
@@ -68,9 +80,10 @@ def register(app: typer.Typer) -> None:
 
         stats = ReadStats()
         summary = MatchSummary()
-        records = iter_records(paths, stats)
+        prefilter = None if parse_all else matcher.raw_prefilter(engine)
+        records = iter_records(paths, stats, prefilter=prefilter)
         if _input_size(paths) >= PROGRESS_MIN_BYTES and err_console.is_terminal:
-            records = _with_progress(records, summary, err_console)
+            records = _with_progress(records, summary, stats, err_console)
         for record in records:
             chosen = engine or record.engine
             if chosen is None:
@@ -139,11 +152,11 @@ def _size(path: Path) -> int:
 
 
 def _with_progress(
-    records: Iterator[ScanRecord], summary: MatchSummary, console: Console
+    records: Iterator[ScanRecord], summary: MatchSummary, stats: ReadStats, console: Console
 ) -> Iterator[ScanRecord]:
     with Progress(
         SpinnerColumn(),
-        TextColumn("{task.completed:,} records"),
+        TextColumn("{task.completed:,} lines"),
         TextColumn("{task.fields[matches]:,} matches"),
         TimeElapsedColumn(),
         console=console,
@@ -153,4 +166,6 @@ def _with_progress(
         for count, record in enumerate(records, 1):
             yield record
             if count % 1000 == 0:
-                progress.update(task, completed=count, matches=summary.matches)
+                # Lines the prefilter passed over yield no record but are progress too.
+                read = stats.records + stats.passed_over
+                progress.update(task, completed=read, matches=summary.matches)

@@ -459,9 +459,11 @@ class _Searcher:
         elif backend == "pyahocorasick":
             # pyahocorasick here searches str: latin-1 maps each byte to one character.
             self._py = ahocorasick.Automaton()
+            # Case is folded as bytes.lower folds it (ASCII only), never as str.lower would
+            # fold the latin-1 characters that stand for UTF-8 bytes.
             for index, pattern in enumerate(patterns):
-                text = pattern.decode("latin-1")
-                self._py.add_word(text.lower() if index < len(needles) else text, index)
+                folded = pattern.lower() if index < len(needles) else pattern
+                self._py.add_word(folded.decode("latin-1"), index)
             self._py.make_automaton()
         else:
             raise ValueError(f"unknown pattern backend {backend!r}; one of {BACKENDS}")

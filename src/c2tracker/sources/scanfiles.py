@@ -45,6 +45,8 @@ class ScanReport:
 
     source: str
     records: int = 0
+    passed_over: int = 0
+    """JSON Lines lines the raw-line prefilter ruled out unparsed (no rule can match them)."""
     skipped: int = 0
     problems: list[str] = field(default_factory=list)
     observations: int = 0
@@ -80,7 +82,9 @@ def collect_scan(
     stats = ReadStats()
     found: dict[tuple[str, Engine, str], list[Observation]] = defaultdict(list)
 
-    for record in iter_records(paths, stats):
+    # The raw-line prefilter passes over JSON Lines no rule can match (Matcher.raw_prefilter);
+    # a file's first line is always parsed, so the engines a file holds are still known.
+    for record in iter_records(paths, stats, prefilter=matcher.raw_prefilter()):
         report.records += 1
         if on_record is not None and report.records % 1000 == 0:
             on_record(report.records)
@@ -94,6 +98,7 @@ def collect_scan(
             report.engines.add(Engine(record.engine))
 
     report.skipped = stats.skipped
+    report.passed_over = stats.passed_over
     report.problems = [str(problem) for problem in stats.errors]
     for (rule_id, engine, query), observations in _every_query(rules, report.engines, found):
         query_run = recorder.start_query(rule_id, engine, query)
