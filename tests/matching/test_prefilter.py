@@ -588,3 +588,16 @@ def test_forced_engine_and_backends() -> None:
     if "hyperscan" in BACKENDS:
         fast = matcher.raw_prefilter()
         assert fast is not None and fast.backend == "hyperscan"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hash_guard_only_for_lines_that_may_hold_a_banner(backend: str) -> None:
+    matcher = one_query_matcher(Engine.SHODAN, f"hash:{HASHED}")
+    host = {"ip": "1.2.3.4", "services": [{"port": 1, "protocol": "HTTP", "banner": "x"}]}
+    line = json.dumps(host).encode()
+    assert not admitted(matcher, line, backend)  # a Censys host: no Shodan query applies
+    assert admitted(matcher, line, backend, Engine.SHODAN)  # unless taken as a banner
+    for marker in (b'"ip_str":"1.2.3.4",', b'"ipv6":"::1",', b'"_shodan":{},', b'"data":"",'):
+        assert admitted(matcher, line.replace(b"{", b"{" + marker, 1), backend), marker
+    # An escaped spelling of a marker is an escape of a letter a spelled word holds.
+    assert admitted(matcher, line.replace(b"{", b'{"ip_\\u0073tr":"1.2.3.4",', 1), backend)

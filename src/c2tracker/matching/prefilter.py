@@ -305,6 +305,9 @@ _HASH_VALUE = re.compile(rb'"hash"[ \t\r\n]*:[ \t\r\n]*-?\d+[ \t\r\n]*[,}]')
 _WS = b" \t\r\n"
 _HASH_KEY = b'"hash"'
 _DATA_KEY = b'"data"'
+#: Keys without one of which (or ``"data"``) a record is never taken for a Shodan banner
+#: (``detect_engine``): a line without them needs no hash guard (a Censys export).
+SHODAN_MARKERS = (b'"ip_str"', b'"ipv6"', b'"_shodan"')
 
 
 def stored_hash_is_certain(
@@ -418,21 +421,24 @@ def available_backends() -> tuple[str, ...]:
 
 @dataclass(slots=True)
 class Scan:
-    """What one line holds: a key or force pattern, and where ``"hash"`` and ``"data"`` are."""
+    """What one line holds: a key or force pattern, where ``"hash"`` and ``"data"`` are, and
+    whether a Shodan banner's keys are there (:data:`SHODAN_MARKERS` or ``"data"``)."""
 
     keyed: bool = False
     hashes: list[int] = field(default_factory=list)
     datas: list[int] = field(default_factory=list)
+    shodan: bool = False
 
 
 class _Searcher:
     """One pass over a raw line for many byte patterns.
 
     ``needles`` (raw keys, force patterns, wrapper keys) are matched ignoring ASCII case, and
-    the first one found ends the pass; ``"hash"`` and ``"data"`` (for the hash guard) are
-    matched exactly, every occurrence. Backends: Hyperscan (SIMD literal matching, caseless in
-    the engine, about 0.6 ns a byte) or pyahocorasick over the lower-cased line (about 12 ns a
-    byte: correct, but slower than parsing, so only a fallback).
+    the first one found ends the pass; ``exact`` patterns (for the hash guard: ``"hash"``,
+    ``"data"`` and :data:`SHODAN_MARKERS`) are matched as written, every occurrence.
+    Backends: Hyperscan (SIMD literal matching, caseless in the engine, about 0.6 ns a byte) or
+    pyahocorasick over the lower-cased line (about 12 ns a byte: correct, but slower than
+    parsing, so only a fallback).
     """
 
     def __init__(self, needles: Sequence[bytes], exact: Sequence[bytes], backend: str) -> None:
@@ -477,9 +483,7 @@ class _Searcher:
                 if index < count:
                     found.keyed = True
                     return True  # stop: the line is parsed
-                pattern = exact[index - count]
-                place = found.hashes if pattern == _HASH_KEY else found.datas
-                place.append(end - len(pattern))
+                _note(found, exact[index - count], end)
                 return False
 
             with contextlib.suppress(hyperscan.ScanTerminated):  # the early stop above
@@ -493,8 +497,18 @@ class _Searcher:
                 pattern = self._exact[index - self._needle_count]
                 start = end - len(pattern) + 1
                 if line[start : start + len(pattern)] == pattern:  # exact case
-                    (found.hashes if pattern == _HASH_KEY else found.datas).append(start)
+                    _note(found, pattern, end + 1)
         return found
+
+
+def _note(found: Scan, pattern: bytes, end: int) -> None:
+    if pattern == _HASH_KEY:
+        found.hashes.append(end - len(pattern))
+    elif pattern == _DATA_KEY:
+        found.datas.append(end - len(pattern))
+        found.shodan = True
+    else:
+        found.shodan = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,11 +520,14 @@ class PrefilterPlan:
     forces: frozenset[bytes]
     """Patterns that make a line be parsed whatever else it holds."""
     hash_guard: bool
-    """Some query's key is a banner ``hash``: :func:`stored_hash_is_certain` runs."""
+    """Some query's key is a banner ``hash``: :func:`stored_hash_is_certain` runs on lines that
+    may hold a Shodan banner."""
     unkeyed: tuple[str, ...]
     """Queries without a raw key (``engine: query``)."""
     unfiltered: frozenset[Engine]
     """Engines with an unkeyed query: their records' lines are always parsed."""
+    engine: Engine | None = None
+    """The engine every record is taken for (``--engine``), None when detected."""
 
 
 def plan(queries: Iterable[tuple[Engine, str, Query]], engine: Engine | None) -> PrefilterPlan:
@@ -537,10 +554,15 @@ def plan(queries: Iterable[tuple[Engine, str, Query]], engine: Engine | None) ->
         forces.update(CENSYS_TRIGGERS)
     spelled = set(needles) | forces
     if hash_guard:
-        spelled |= {b'"hash"', b'"data"', *_WRAPPER_KEYS}
+        spelled |= {_HASH_KEY, _DATA_KEY, *_WRAPPER_KEYS, *SHODAN_MARKERS}
     forces |= force_patterns(spelled)
     return PrefilterPlan(
-        frozenset(needles), frozenset(forces), hash_guard, tuple(unkeyed), frozenset(unfiltered)
+        frozenset(needles),
+        frozenset(forces),
+        hash_guard,
+        tuple(unkeyed),
+        frozenset(unfiltered),
+        engine,
     )
 
 
@@ -553,7 +575,7 @@ class RawPrefilter:
         exact: list[bytes] = []
         if plan.hash_guard:
             needles += [key for key in _WRAPPER_KEYS if key not in needles]
-            exact = [_HASH_KEY, _DATA_KEY]
+            exact = [_HASH_KEY, _DATA_KEY, *SHODAN_MARKERS]
         self.searcher = _Searcher(needles, exact, backend or available_backends()[0])
         self.backend = self.searcher.backend
         self.passed_over = 0
@@ -564,7 +586,11 @@ class RawPrefilter:
         found = self.searcher.scan(line)
         if found.keyed:
             return True
-        if self.plan.hash_guard and not stored_hash_is_certain(line, found.hashes, found.datas):
+        if (
+            self.plan.hash_guard
+            and (found.shodan or self.plan.engine is Engine.SHODAN)
+            and not stored_hash_is_certain(line, found.hashes, found.datas)
+        ):
             return True
         self.passed_over += 1
         return False
