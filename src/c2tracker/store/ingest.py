@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,7 @@ from c2tracker.model import Observation, PageCheckpoint, QueryOutcome, query_id
 from c2tracker.querylang.ast import Engine as QueryEngine
 from c2tracker.store.lock import RunLock
 from c2tracker.store.models import to_micros
-from c2tracker.store.tables import PAGES, QUERY_RUNS, RUNS, loads_list, micros, now
+from c2tracker.store.tables import PAGES, QUERY_RUNS, RUNS, loads_list, now
 from c2tracker.store.values import classify_ip, normalize_port
 
 if TYPE_CHECKING:
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _ENGINES = frozenset(e.value for e in QueryEngine)
+
+#: Transports as stored, for the spellings nearly every observation carries.
+_TRANSPORTS = {"tcp": "tcp", "udp": "udp", "TCP": "tcp", "UDP": "udp"}
 
 #: Column order of the tuples :meth:`RunHandle.record_rows` takes.
 OBSERVATION_COLUMNS = (
@@ -99,28 +102,46 @@ class RunFold:
         """Adds rows in :data:`OBSERVATION_COLUMNS` order (stored rows may carry None for the
         columns the fold does not read: transport, evidence, source)."""
         pairs, rules, run_time, tagged = self.pairs, self.rules, self.run_time, self.tagged
+        get = pairs.get
+        last_qrid: int | None = None
+        rule_id = engine = ""
+        count = dropped = 0
         for _, qrid, ip, port, _, seen, _, hostnames, asn, org, country, tags, _, drop in rows:
-            self.observations += 1
+            count += 1
             if drop is not None:
-                self.dropped += 1
+                dropped += 1
                 continue
-            rule_id, engine = rules[qrid]
+            if qrid != last_qrid:
+                # A page's rows share their query run: look it up once a run of them.
+                rule_id, engine = rules[qrid]
+                last_qrid = qrid
             when = run_time if seen is None else int(seen)
-            agg = pairs.get((ip, rule_id))
+            key = (ip, rule_id)
+            agg = get(key)
             if agg is None:
-                agg = pairs[(ip, rule_id)] = PairAgg(first=when, last=when)
-            elif when < agg.first:
-                agg.first = when
-            if when >= agg.last:
-                agg.last = when
-                agg.asn = asn or agg.asn
-                agg.org = org or agg.org
-                agg.country = country or agg.country
-            elif agg.asn is None:
-                agg.asn, agg.org, agg.country = asn, org, country
-            if port is not None:
-                agg.ports.add(port)
-            agg.query_runs.add(qrid)
+                agg = pairs[key] = PairAgg(
+                    when,
+                    when,
+                    {port} if port is not None else set(),
+                    {qrid},
+                    None,
+                    asn or None,
+                    org or None,
+                    country or None,
+                )
+            else:
+                if when < agg.first:
+                    agg.first = when
+                if when >= agg.last:
+                    agg.last = when
+                    agg.asn = asn or agg.asn
+                    agg.org = org or agg.org
+                    agg.country = country or agg.country
+                elif agg.asn is None:
+                    agg.asn, agg.org, agg.country = asn, org, country
+                if port is not None:
+                    agg.ports.add(port)
+                agg.query_runs.add(qrid)
             if hostnames:
                 names = loads_list(hostnames)
                 if names:
@@ -129,6 +150,8 @@ class RunFold:
                     agg.hostnames.update(names)
             if tags and HONEYPOT_TAG in loads_list(tags):
                 tagged.setdefault(ip, set()).add(engine)
+        self.observations += count
+        self.dropped += dropped
 
     def run_ips(self) -> dict[str, tuple[set[str], set[str]]]:
         """Per IP: the families and the engines' honeypot tags in the folded observations, for
@@ -438,34 +461,49 @@ class RunHandle:
         run_id, rule_id = self.run_id, key.rule_id
         stamp = to_micros(now())
         encode = orjson.dumps
-        rows = []
+        classify, asn_of, transports = classify_ip, _asn, _TRANSPORTS
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
         for obs in observations:
             if obs.rule_id != rule_id:
                 raise StoreError(
                     f"observation of rule {obs.rule_id!r} recorded on a query run of {rule_id!r}"
                 )
-            ip, drop = classify_ip(obs.ip)
+            ip, drop = classify(obs.ip)
             port = obs.port
             if port is not None and (type(port) is not int or not 0 <= port <= 65535):
                 try:
                     port = normalize_port(port)
                 except StoreError as exc:
                     port, drop = None, drop or exc.message
-            seen = None if obs.timestamp is None else min(micros(obs.timestamp), stamp)
-            rows.append(
+            # micros(), inlined: this loop runs for every observation.
+            stamped = obs.timestamp
+            seen: int | None = None
+            if stamped is not None:
+                if stamped.tzinfo is None:
+                    stamped = stamped.replace(tzinfo=UTC)
+                seen = round(stamped.timestamp() * 1_000_000)
+                if seen > stamp:
+                    seen = stamp
+            transport = transports.get(obs.transport)
+            if transport is None:
+                transport = (obs.transport or "tcp").lower()[:8]
+            hostnames = obs.hostnames
+            tags = obs.tags
+            append(
                 (
                     run_id,
                     query_run_id,
                     ip,
                     port,
-                    (obs.transport or "tcp").lower()[:8],
+                    transport,
                     seen,
                     encode(obs.evidence, default=str).decode(),
-                    encode(list(obs.hostnames), default=str).decode() if obs.hostnames else None,
-                    _asn(obs.asn),
+                    encode(list(hostnames), default=str).decode() if hostnames else None,
+                    asn_of(obs.asn),
                     obs.org,
                     obs.country,
-                    encode(list(obs.tags), default=str).decode() if obs.tags else None,
+                    encode(list(tags), default=str).decode() if tags else None,
                     obs.source,
                     drop,
                 )
