@@ -26,11 +26,12 @@ Why a key found in the parsed record is also found in the raw line — and where
   ``ssl:`` text's serial in decimal and hex (a literal of hex digits only has no raw key);
   ``ssl.cert.serial`` (decimal, hex and colon-hex forms); and ``hash``, computed from ``data``
   when a banner has no stored ``hash``: its key is the digits *and* a guard
-  (:func:`stored_hash_is_certain`) parses every line whose single top-level ``hash`` is not
-  certainly a stored integer.
+  (:func:`stored_hash_is_certain`) parses every line that may hold a Shodan banner
+  (:data:`SHODAN_MARKERS`) whose single top-level ``hash`` is not certainly a stored integer.
 - Records are detected per line: when some query of an engine has no raw key, every line that
   could hold that engine's record (``"port"`` for Shodan; ``"services"``, ``"host_v1"`` or
-  ``"resource"`` for Censys) is parsed; with ``--engine`` given, the prefilter is off.
+  ``"resource"`` for Censys) is parsed; with ``--engine`` naming that engine, the prefilter is
+  off (:meth:`~c2tracker.matching.Matcher.raw_prefilter` returns None).
 
 The search is one Hyperscan pass (``hyperscan``: SIMD literal matching, ASCII case ignored by
 the engine, about 3 µs for a 5 KB line) when installed; pyahocorasick over the lower-cased line
@@ -54,7 +55,7 @@ import ahocorasick
 import orjson
 
 from c2tracker.matching import fields as f
-from c2tracker.matching.evaluator import censys_bool, censys_path
+from c2tracker.matching.evaluator import UNKNOWN_SHODAN_FILTER_MATCHES, censys_bool, censys_path
 from c2tracker.querylang.ast import (
     And,
     AnyOf,
@@ -236,7 +237,7 @@ def _shodan_text_keys(phrase: str, *, hex_rendered: bool) -> RawKeys | None:
 def _shodan_field_keys(node: Field, value: Value) -> RawKeys | None:
     flt = f.SHODAN_FILTERS.get(node.name)
     if flt is None:
-        return frozenset()  # UNKNOWN_SHODAN_FILTER_MATCHES is false: never matches
+        return None if UNKNOWN_SHODAN_FILTER_MATCHES else frozenset()  # never matches
     if not isinstance(value, Text) or node.op not in (Op.MATCH, Op.EQUALS):
         return None
     kind, query = flt.kind, value.value
@@ -310,14 +311,12 @@ _DATA_KEY = b'"data"'
 SHODAN_MARKERS = (b'"ip_str"', b'"ipv6"', b'"_shodan"')
 
 
-def stored_hash_is_certain(
-    line: bytes, hashes: Sequence[int] | None = None, datas: Sequence[int] | None = None
-) -> bool:
+def stored_hash_is_certain(line: bytes, hashes: Sequence[int] | None = None) -> bool:
     """True when ``line`` is one JSON object whose only top-level ``hash`` key holds an integer
     and which wraps no banners — so a banner ``hash`` rule matches it only if the line holds the
-    rule's digits. ``hashes`` and ``datas``: where ``"hash"`` and ``"data"`` occur in ``line``
-    (found here when not given); the caller has ruled out the wrapper keys
-    (``"matches"``, ``"result"``, ``"host_v1"``, ``"resource"``).
+    rule's digits. ``hashes``: where ``"hash"`` occurs in ``line``, from a search that has
+    already ruled out the wrapper keys (``"matches"``, ``"result"``, ``"host_v1"``,
+    ``"resource"``) and a ``"data"`` list; when not given, all of it is checked here.
 
     Anything else (no top-level ``hash``, ``null``, two of them, a ``data`` list of banners)
     returns False and the line is parsed: the evaluator would compute the hash from ``data``
@@ -331,13 +330,15 @@ def stored_hash_is_certain(
     start = 0 if line[:1] == b"{" else len(line) - len(line.lstrip(_WS))
     if line[start : start + 1] != b"{":
         return False
-    for position in _positions(line, _DATA_KEY) if datas is None else datas:
-        rest = line[position + 6 : position + 64].lstrip(_WS)
-        if rest[:1] == b":" and rest[1:].lstrip(_WS)[:1] == b"[":
-            return False  # a Shodan host lookup: banners one level down
+    if hashes is None:
+        if any(key in line for key in _WRAPPER_KEYS):
+            return False
+        if any(_data_is_list(line, at) for at in _positions(line, _DATA_KEY)):
+            return False
+        hashes = _positions(line, _HASH_KEY)
 
     found = 0
-    for position in _positions(line, _HASH_KEY) if hashes is None else hashes:
+    for position in hashes:
         before = line[max(start, position - 64) : position].rstrip(_WS)
         last = before[-1:]
         if last == b"{":
@@ -351,6 +352,15 @@ def stored_hash_is_certain(
             if found > 1 or _HASH_VALUE.match(line, position) is None:
                 return False
     return found == 1
+
+
+#: ``"data"`` holding a list: a Shodan host lookup, banners one level down (hash guard).
+_DATA_LIST = rb'"data"[ \t\r\n]*:[ \t\r\n]*\['
+_DATA_LIST_RE = re.compile(_DATA_LIST)
+
+
+def _data_is_list(line: bytes, position: int) -> bool:
+    return _DATA_LIST_RE.match(line, position) is not None
 
 
 def _positions(text: bytes, needle: bytes) -> list[int]:
@@ -421,94 +431,115 @@ def available_backends() -> tuple[str, ...]:
 
 @dataclass(slots=True)
 class Scan:
-    """What one line holds: a key or force pattern, where ``"hash"`` and ``"data"`` are, and
-    whether a Shodan banner's keys are there (:data:`SHODAN_MARKERS` or ``"data"``)."""
+    """What one line holds: a key or force pattern (``keyed``), where ``"hash"`` is, and whether
+    a Shodan banner's keys may be there (:data:`SHODAN_MARKERS` or ``"data"``)."""
 
     keyed: bool = False
     hashes: list[int] = field(default_factory=list)
-    datas: list[int] = field(default_factory=list)
     shodan: bool = False
+
+
+_MARKER_WORDS = (*SHODAN_MARKERS, _DATA_KEY)
+
+
+def _hs_literal(pattern: bytes) -> bytes:
+    return b"".join(b"\\x%02x" % byte for byte in pattern)
 
 
 class _Searcher:
     """One pass over a raw line for many byte patterns.
 
-    ``needles`` (raw keys, force patterns, wrapper keys) are matched ignoring ASCII case, and
-    the first one found ends the pass; ``exact`` patterns (for the hash guard: ``"hash"``,
-    ``"data"`` and :data:`SHODAN_MARKERS`) are matched as written, every occurrence.
-    Backends: Hyperscan (SIMD literal matching, caseless in the engine, about 0.6 ns a byte) or
-    pyahocorasick over the lower-cased line (about 12 ns a byte: correct, but slower than
-    parsing, so only a fallback).
+    ``needles`` (raw keys, force patterns, wrapper keys) are matched ignoring ASCII case; the
+    first one found ends the pass. With ``guard`` (the banner hash guard), the pass also finds
+    every ``"hash"``, whether a Shodan banner's keys are present, and a ``"data"`` list (which
+    counts as a needle), all as written. Backends: Hyperscan (SIMD literal matching, caseless in
+    the engine, about 0.6 ns a byte; the guard's patterns report at most once each, except
+    ``"hash"``, since every report is a Python call) or pyahocorasick over the lower-cased line
+    (about 12 ns a byte: correct, but slower than parsing, so only a fallback).
     """
 
-    def __init__(self, needles: Sequence[bytes], exact: Sequence[bytes], backend: str) -> None:
+    def __init__(self, needles: Sequence[bytes], guard: bool, backend: str) -> None:
         self.backend = backend
-        self._needle_count = len(needles)
-        self._exact = list(exact)
+        self._count = len(needles)
         self._hs: Any = None
         self._py: Any = None
-        patterns = [*needles, *exact]
-        if not patterns:
+        if not needles and not guard:
             return
         if backend == "hyperscan":
             if hyperscan is None:
                 raise ValueError("hyperscan is not installed")
-            caseless = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
+            single = hyperscan.HS_FLAG_SINGLEMATCH
+            expressions = [_hs_literal(needle) for needle in needles]
+            flags = [hyperscan.HS_FLAG_CASELESS | single] * len(needles)
+            if guard:
+                markers = b"|".join(_hs_literal(word) for word in _MARKER_WORDS)
+                expressions += [_DATA_LIST, b"(?:" + markers + b")", _hs_literal(_HASH_KEY)]
+                flags += [single, single, 0]
             self._hs = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             self._hs.compile(
-                expressions=[b"".join(b"\\x%02x" % byte for byte in p) for p in patterns],
-                ids=list(range(len(patterns))),
-                elements=len(patterns),
-                flags=[caseless] * len(needles) + [0] * len(exact),
+                expressions=expressions,
+                ids=list(range(len(expressions))),
+                elements=len(expressions),
+                flags=flags,
             )
             self._scratch = hyperscan.Scratch(self._hs)
         elif backend == "pyahocorasick":
-            # pyahocorasick here searches str: latin-1 maps each byte to one character.
+            # pyahocorasick here searches str: latin-1 maps each byte to one character. Case is
+            # folded as bytes.lower folds it (ASCII only), never as str.lower would fold the
+            # latin-1 characters that stand for UTF-8 bytes.
             self._py = ahocorasick.Automaton()
-            # Case is folded as bytes.lower folds it (ASCII only), never as str.lower would
-            # fold the latin-1 characters that stand for UTF-8 bytes.
-            for index, pattern in enumerate(patterns):
-                folded = pattern.lower() if index < len(needles) else pattern
-                self._py.add_word(folded.decode("latin-1"), index)
+            for index, needle in enumerate(needles):
+                self._py.add_word(needle.lower().decode("latin-1"), (index, needle))
+            if guard:
+                for word in (*_MARKER_WORDS, _HASH_KEY):
+                    self._py.add_word(word.decode("latin-1"), (-1, word))
             self._py.make_automaton()
         else:
             raise ValueError(f"unknown pattern backend {backend!r}; one of {BACKENDS}")
 
     def scan(self, line: bytes) -> Scan:
-        found = Scan()
         if self._hs is not None:
-            count, exact = self._needle_count, self._exact
+            return self._scan_hs(line)
+        if self._py is not None:
+            return self._scan_py(line)
+        return Scan()
 
-            def on_match(index: int, start: int, end: int, flags: int, context: Any) -> bool:
-                if index < count:
-                    found.keyed = True
-                    return True  # stop: the line is parsed
-                _note(found, exact[index - count], end)
-                return False
+    def _scan_hs(self, line: bytes) -> Scan:
+        found = Scan()
+        count = self._count
+        hashes = found.hashes
 
-            with contextlib.suppress(hyperscan.ScanTerminated):  # the early stop above
-                self._hs.scan(line, match_event_handler=on_match, scratch=self._scratch)
-        elif self._py is not None:
-            low = line.lower().decode("latin-1")
-            for end, index in self._py.iter(low):
-                if index < self._needle_count:
-                    found.keyed = True
-                    break
-                pattern = self._exact[index - self._needle_count]
-                start = end - len(pattern) + 1
-                if line[start : start + len(pattern)] == pattern:  # exact case
-                    _note(found, pattern, end + 1)
+        def on_match(index: int, start: int, end: int, flags: int, context: Any) -> bool:
+            if index <= count:  # a needle, or a "data" list
+                found.keyed = True
+                return True  # stop: the line is parsed
+            if index == count + 1:
+                found.shodan = True
+            else:
+                hashes.append(end - 6)
+            return False
+
+        with contextlib.suppress(hyperscan.ScanTerminated):  # the early stop above
+            self._hs.scan(line, match_event_handler=on_match, scratch=self._scratch)
         return found
 
-
-def _note(found: Scan, pattern: bytes, end: int) -> None:
-    if pattern == _HASH_KEY:
-        found.hashes.append(end - len(pattern))
-    elif pattern == _DATA_KEY:
-        found.datas.append(end - len(pattern))
-        found.shodan = True
-    else:
-        found.shodan = True
+    def _scan_py(self, line: bytes) -> Scan:
+        found = Scan()
+        for end, (index, pattern) in self._py.iter(line.lower().decode("latin-1")):
+            if index >= 0:
+                found.keyed = True
+                return found
+            start = end - len(pattern) + 1
+            if line[start : start + len(pattern)] != pattern:
+                continue  # the guard's words count as written only
+            if pattern == _HASH_KEY:
+                found.hashes.append(start)
+            else:
+                found.shodan = True
+                if pattern == _DATA_KEY and _data_is_list(line, start):
+                    found.keyed = True
+                    return found
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,11 +603,10 @@ class RawPrefilter:
     def __init__(self, plan: PrefilterPlan, backend: str | None = None) -> None:
         self.plan = plan
         needles = sorted(plan.needles | plan.forces)
-        exact: list[bytes] = []
         if plan.hash_guard:
             needles += [key for key in _WRAPPER_KEYS if key not in needles]
-            exact = [_HASH_KEY, _DATA_KEY, *SHODAN_MARKERS]
-        self.searcher = _Searcher(needles, exact, backend or available_backends()[0])
+        chosen = backend or available_backends()[0]
+        self.searcher = _Searcher(needles, plan.hash_guard, chosen)
         self.backend = self.searcher.backend
         self.passed_over = 0
         """Lines this prefilter ruled out so far."""
@@ -589,7 +619,7 @@ class RawPrefilter:
         if (
             self.plan.hash_guard
             and (found.shodan or self.plan.engine is Engine.SHODAN)
-            and not stored_hash_is_certain(line, found.hashes, found.datas)
+            and not stored_hash_is_certain(line, found.hashes)
         ):
             return True
         self.passed_over += 1
