@@ -284,6 +284,7 @@ def wrapped(record: dict[str, Any], shape: str) -> Any:
     return record
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     record=st.one_of(banners(), hosts()),
