@@ -16,6 +16,8 @@ from c2tracker.server.deps import as_utc
 
 WIDTH = 640
 BAR_AREA = 200
+#: Width of one label character in SVG units at the stylesheet's label font size.
+LABEL_CHAR_WIDTH = 6.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,11 @@ class Bar:
     height: float
     label: str
     value: int
+
+    @property
+    def label_chars(self) -> int:
+        """How many label characters fit under the bar without running into its neighbours."""
+        return int(self.width // LABEL_CHAR_WIDTH)
 
 
 @dataclass(slots=True)
