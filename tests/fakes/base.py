@@ -82,6 +82,8 @@ class Request:
     credential: str | None = None
     minify: bool = True
     span: int = 1
+    facets: str | None = None
+    """The ``facets`` parameter (Shodan), as sent."""
     """Pages of 100 results the request read, from ``page`` on (Shodan ``limit``/``offset``)."""
 
 

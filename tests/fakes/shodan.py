@@ -9,7 +9,13 @@
   100-result page the window spans, each by the page rule, so a window costs what paging
   through it costs. ``accepts_limit=False`` makes the fake refuse ``limit`` altogether and
   ``limit_cap`` makes it serve fewer results than asked without saying so.
-- ``GET /shodan/host/count?key&query`` → ``{"matches": [], "total": n}``, free.
+- ``GET /shodan/host/count?key&query[&facets]`` → ``{"matches": [], "total": n}``, free.
+- ``facets=name:N,…`` on count and search (§1.3): ``"facets": {name: [{"count", "value"}]}``
+  counted over every banner the query matches (not only the page), one bucket per distinct
+  value of the field the filter of that name reads (``SHODAN_FILTERS``' extractor), largest
+  count first (ties by value text), cut to the top N (:data:`DEFAULT_FACET_SIZE` without
+  ``:N``). Values keep the banner's type, so numeric facets give numbers. A name outside
+  :attr:`FakeShodan.facetable` is refused with :data:`BAD_FACET`.
 - ``GET /api-info?key`` → the plan object with ``query_credits``.
 - Errors as §1.8 gives them: an HTML 401 page for a bad key, a JSON 401 for exhausted
   credits, the rate-limit, upgrade-plan and "timed out or your query was invalid" texts.
@@ -21,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from c2tracker.errors import QuerySyntaxError
+from c2tracker.matching.fields import SHODAN_FILTERS
 from c2tracker.querylang import parse_query
 from c2tracker.querylang.ast import Engine, Field, Nested
 from fakes.base import HTML_401, FakeEngine, Reply, Request, json_reply
@@ -39,6 +46,26 @@ INVALID = "The search request timed out or your query was invalid."
 #: What the fake says when it refuses a ``limit``; the real text is unknown (shodan.md §1.8
 #: lists none), so it only needs to name the parameter.
 BAD_LIMIT = "Invalid value for the limit parameter."
+#: What the fake says for a facet it does not know; the real text is unknown, so it only
+#: needs to name the facet.
+BAD_FACET = "Invalid facet: {name}"
+#: Buckets a facet returns without ``:N`` (inferred: Shodan's web stats show the top 5).
+DEFAULT_FACET_SIZE = 5
+#: Facets the fake computes by default: the filters the client batches, and ``country``.
+FACETABLE = frozenset(
+    {
+        "product",
+        "http.title",
+        "http.favicon.hash",
+        "http.html_hash",
+        "http.headers_hash",
+        "hash",
+        "ssl.jarm",
+        "ssl.cert.serial",
+        "port",
+        "country",
+    }
+)
 
 
 def _truthy(value: str | None) -> bool:
@@ -58,6 +85,7 @@ class FakeShodan(FakeEngine):
         max_limit: int = 1000,
         accepts_limit: bool = True,
         limit_cap: int | None = None,
+        facetable: frozenset[str] = FACETABLE,
     ) -> None:
         super().__init__(corpus, rate=rate)
         self.credits: dict[str, int] = dict(keys or {"test-key": 1000})
@@ -66,6 +94,7 @@ class FakeShodan(FakeEngine):
         self.max_limit = max_limit
         self.accepts_limit = accepts_limit
         self.limit_cap = limit_cap
+        self.facetable = facetable
 
     def handle(
         self, request: Request, headers: Mapping[str, str], params: dict[str, str], body: Any
@@ -80,6 +109,7 @@ class FakeShodan(FakeEngine):
             "/api-info": "info",
         }.get(request.path, "other")
         request.endpoint = endpoint
+        request.facets = params.get("facets")
         window: tuple[int, int] | None = None
         if endpoint == "search":
             try:
@@ -95,6 +125,9 @@ class FakeShodan(FakeEngine):
             return Reply(401, HTML_401, "text/html")
         if not self.rate_limit.allow(key):
             return json_reply(429, {"error": RATE_LIMITED})
+        facets = self._facet_request(request.facets)
+        if isinstance(facets, Reply):
+            return facets
         if window is not None:
             offset, limit = window
             if not self.accepts_limit or not 0 < limit <= self.max_limit or offset < 0:
@@ -156,8 +189,12 @@ class FakeShodan(FakeEngine):
         except QuerySyntaxError:
             return json_reply(400, {"error": INVALID})
         matches = self.matching(query)
+        extra: dict[str, Any] = {}
+        wanted = self._facet_request(request.facets)
+        if wanted and not isinstance(wanted, Reply):
+            extra["facets"] = {name: facet_buckets(matches, name, n) for name, n in wanted}
         if endpoint == "count":
-            return json_reply(200, {"matches": [], "total": len(matches)})
+            return json_reply(200, {"matches": [], "total": len(matches), **extra})
 
         page = request.page or 1
         offset, limit = window or ((page - 1) * PAGE_SIZE, PAGE_SIZE)
@@ -181,7 +218,34 @@ class FakeShodan(FakeEngine):
             chunk = []
         if request.minify:
             chunk = [_minify(banner) for banner in chunk]
-        return json_reply(200, {"matches": chunk, "total": len(matches)})
+        return json_reply(200, {"matches": chunk, "total": len(matches), **extra})
+
+    def _facet_request(self, text: str | None) -> list[tuple[str, int]] | Reply:
+        """``name[:N],…`` as (name, N) pairs, or the error reply for an unknown facet."""
+        wanted = []
+        for item in (text or "").split(","):
+            if not item.strip():
+                continue
+            name, _, size = item.strip().partition(":")
+            if name not in self.facetable or (size and not size.isdigit()):
+                return json_reply(400, {"error": BAD_FACET.format(name=name)})
+            wanted.append((name, int(size) if size else DEFAULT_FACET_SIZE))
+        return wanted
+
+
+def facet_buckets(matches: list[dict[str, Any]], name: str, size: int) -> list[dict[str, Any]]:
+    """Per-value counts of field ``name`` over ``matches``, largest first, top ``size``."""
+    counts: dict[Any, int] = {}
+    extract = SHODAN_FILTERS[name].extract
+    for banner in matches:
+        for value in dict.fromkeys(_hashable(v) for v in extract(banner)):
+            counts[value] = counts.get(value, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+    return [{"count": n, "value": value} for value, n in ranked[:size]]
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool) else str(value)
 
 
 def _minify(banner: dict[str, Any]) -> dict[str, Any]:

@@ -147,8 +147,9 @@ def test_second_run_goes_straight_to_page_one(env: dict[str, str], kits: dict[En
 
     assert code == 0, output
     counted = {r.query for r in shodan.log if r.endpoint == "count"}
-    # Only the query that found nothing last time is counted again.
-    assert len(counts_first) == 4
+    # The four new queries are counted together (one product facet), then only the query
+    # that found nothing last time is counted again.
+    assert [r.facets for r in counts_first] == ["product:100"]
     assert counted == {kits[Engine.SHODAN].queries["delta-stealer"].query}
 
 

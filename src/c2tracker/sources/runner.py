@@ -10,6 +10,10 @@ sizes each request to the pages the query is expected to still have: the free co
 run's result count, or the total the previous answer carried, never more than the budget
 allows. The stored page number is the last page a request covered (:class:`~.base.Page`).
 
+Free counts of one-filter queries on the same filter are sent as one faceted count
+(:mod:`.batchcount`) when the first query of the batch needs its count; a batch that does not
+prove every count falls back to one count a query.
+
 A query ends in one outcome: ``ok``; ``failed`` with the reason (the engine's own text for a
 rejected query); ``skipped-empty`` when the free count found nothing; ``skipped-budget`` when
 its pages no longer fit the engine's budget. A refused key, exhausted credits or a plan that
@@ -21,13 +25,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from c2tracker.errors import AuthError, CreditsExhausted, PlanError, SourceError
 from c2tracker.model import Engine, QueryOutcome, RunRecorder
 from c2tracker.sources.base import Page, PlannedQuery, Source, pages_for, requests_for
+from c2tracker.sources.batchcount import counter_for
 from c2tracker.sources.planner import (
     Budget,
     History,
@@ -111,6 +116,11 @@ def run_engine(
     wallet = Budget(budget)
     fatal: SourceError | None = None
     before = source.requests
+    # The queries that will be counted, so that counts on one filter go in one request
+    # (.batchcount); a batch is sent when the first of its queries needs its count.
+    history = _history(recorder)
+    counted = [q.query for q in queries if plan_query(q, source, history).start is Start.COUNT]
+    count = counter_for(source, counted)
 
     for planned in queries:
         progress.query_started(planned)
@@ -123,7 +133,7 @@ def run_engine(
                 duration_s=0.0,
             )
         else:
-            result = _run_query(source, planned, recorder, wallet, progress)
+            result = _run_query(source, planned, recorder, wallet, progress, count)
             if result.outcome is QueryOutcome.FAILED and isinstance(result.error, ENGINE_FATAL):
                 fatal = result.error
         report.results.append(result.public)
@@ -149,6 +159,7 @@ def _run_query(
     recorder: RunRecorder,
     wallet: Budget,
     progress: Progress,
+    count: Callable[[str], int],
 ) -> _Outcome:
     started = time.monotonic()
     query_run = recorder.start_query(planned.rule_id, planned.engine, planned.query)
@@ -157,7 +168,7 @@ def _run_query(
 
     try:
         result.outcome, result.reason = _fetch_all(
-            source, planned, query_run, recorder, wallet, progress, result
+            source, planned, query_run, recorder, wallet, progress, result, count
         )
     except SourceError as exc:
         error = exc
@@ -190,6 +201,7 @@ def _fetch_all(
     wallet: Budget,
     progress: Progress,
     result: QueryResult,
+    count: Callable[[str], int],
 ) -> tuple[QueryOutcome, str | None]:
     """Fetches the query's pages; returns its outcome and reason."""
     page_number = 1
@@ -209,7 +221,7 @@ def _fetch_all(
     else:
         plan = plan_query(planned, source, _history(recorder))
         if plan.start is Start.COUNT:
-            total = source.count(planned.query)
+            total = count(planned.query)
             if total == 0:
                 return QueryOutcome.SKIPPED_EMPTY, "the free count found no results"
             plan.counted = total
@@ -316,10 +328,12 @@ def dry_run(
     for source in sources:
         wallet = Budget(budgets.get(source.engine))
         mine = lines.setdefault(source.engine, [])
-        for planned in (q for q in queries if q.engine is source.engine):
+        own = [q for q in queries if q.engine is source.engine]
+        count = counter_for(source, [q.query for q in own]) if source.has_free_count else None
+        for planned in own:
             plan = plan_query(planned, source, history)
-            if source.has_free_count:
-                plan.counted = source.count(planned.query)
+            if count is not None:
+                plan.counted = count(planned.query)
             pages = plan.expected_pages()
             credits = expected_credits(source, planned.query, pages)
             counting = 1 if plan.start is Start.COUNT else 0

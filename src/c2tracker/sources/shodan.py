@@ -55,6 +55,7 @@ from c2tracker.sources.base import (
     observation_from_shodan,
     pages_for,
 )
+from c2tracker.sources.batchcount import FacetCount, FacetRefused
 from c2tracker.sources.http import (
     ApiClient,
     RetryPolicy,
@@ -138,6 +139,10 @@ def _error_for_message(message: str, status: int, response: httpx.Response) -> S
         )
     if "timed out or your query was invalid" in lowered:
         return _AmbiguousRejection(message, engine=ENGINE, status=status)
+    # Before the "limit" and "invalid" texts: an error about a facet (a field Shodan does not
+    # facet) sends the batched counts back to single counts (.batchcount).
+    if "facet" in lowered:
+        return FacetRefused(f"Shodan: {message}", engine=ENGINE, status=status)
     # After the credit and rate-limit texts, which also say "limit" (§1.8): an error about the
     # window parameters themselves.
     if "limit" in lowered or "offset" in lowered:
@@ -210,7 +215,7 @@ class ShodanSource:
             base_url,
             rate=rate,
             policy=policy,
-            loggable_params=("query", "page", "limit", "offset"),
+            loggable_params=("query", "page", "limit", "offset", "facets"),
         )
 
     @property
@@ -229,6 +234,29 @@ class ShodanSource:
     def count(self, query: str) -> int:
         body = self._get("/shodan/host/count", {"query": query}, what="count")
         return int(body["total"])
+
+    def count_facets(self, query: str, facet: str, size: int) -> FacetCount:
+        """The free count of ``query`` broken down by ``facet`` (``facets=name:N``, §1.3).
+
+        Raises:
+            FacetRefused: Shodan's error names the facet.
+        """
+        body = self._get(
+            "/shodan/host/count",
+            {"query": query, "facets": f"{facet}:{size}"},
+            what=f"count by {facet}",
+        )
+        facets = body.get("facets")
+        raw = facets.get(facet) if isinstance(facets, dict) else None
+        if not isinstance(raw, list):
+            raise FacetRefused(f"no {facet!r} facet in the answer", engine=ENGINE)
+        buckets = []
+        for bucket in raw:
+            count = bucket.get("count") if isinstance(bucket, dict) else None
+            if not isinstance(count, int) or isinstance(count, bool) or "value" not in bucket:
+                raise FacetRefused(f"malformed {facet!r} facet bucket", engine=ENGINE)
+            buckets.append((bucket["value"], count))
+        return FacetCount(int(body["total"]), buckets)
 
     def balance(self) -> int | None:
         body = self._api.call("GET", "/api-info", _classify_info, params={"key": self._key})
