@@ -189,10 +189,15 @@ class _CliProgress:
         if self._scan is not None:
             self._scan.stop()
             self._scan = None
+        passed = (
+            f", {report.passed_over} line(s) passed over unparsed (no rule keyword)"
+            if report.passed_over
+            else ""
+        )
         err_console.print(
             for_terminal(
                 f"scan:{path}: {report.records} record(s), {report.skipped} skipped, "
-                f"{report.observations} observation(s)"
+                f"{report.observations} observation(s){passed}"
             ),
             markup=False,
             highlight=False,
