@@ -82,6 +82,12 @@ class Settings(BaseModel):
     window_days_by_category: dict[str, int] = Field(default_factory=dict)
     window_days_by_family: dict[str, int] = Field(default_factory=dict)
     honeypot_min_families: int = Field(3, ge=2)
+    block_min_confidence: int = Field(
+        30,
+        ge=0,
+        le=100,
+        description="lowest confidence an indicator needs to enter the blocking feeds",
+    )
 
     server_token: SecretStr | None = None
     read_token: SecretStr | None = None

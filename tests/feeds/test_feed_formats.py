@@ -286,3 +286,29 @@ def test_original_file_names_cannot_escape_the_folder(tmp_path: Path) -> None:
         assert "/" not in name and "\\" not in name and "\x00" not in name
         assert not name.startswith(".")
         assert (tmp_path / "data" / name).resolve().parent == (tmp_path / "data").resolve()
+
+
+def test_blocking_feeds_wait_for_corroboration(tmp_path: Path) -> None:
+    # A lone low-fidelity sighting (confidence 20) stays out of what firewalls block until it
+    # is corroborated, but every other feed (all.txt, the family file, CSV) still lists it.
+    from feeds.feed_fixtures import NOW, RUNS, indicator
+
+    weak = indicator("198.51.100.20", "sliver", confidence=20)
+    strong = indicator("198.51.100.30", "sliver", confidence=30)
+    context = FeedContext.create(FAMILIES, generated_at=NOW, runs=RUNS, block_min_confidence=30)
+
+    build_feeds([weak, strong], standard_exporters(context), context, tmp_path)
+
+    for blocking in ("lists/blocklist.txt", "paloalto/blocklist.txt"):
+        assert set(_ips(tmp_path / blocking)) == {"198.51.100.30"}, blocking
+    for listing in ("data/all.txt", "lists/c2.txt"):
+        assert set(_ips(tmp_path / listing)) == {"198.51.100.20", "198.51.100.30"}, listing
+    csv_ips = {row["ip"] for row in csv.DictReader((tmp_path / "csv" / "indicators.csv").open())}
+    assert csv_ips == {"198.51.100.20", "198.51.100.30"}
+
+
+def test_publish_takes_the_confidence_floor_from_settings() -> None:
+    from c2tracker.settings import load_settings
+
+    assert load_settings(None, {}).block_min_confidence == 30
+    assert FeedContext.create(FAMILIES).block_min_confidence == 0

@@ -246,6 +246,13 @@ class FeedContext:
     previous_run: RunInfo | None = None
     producer: str = "C2 Tracker"
     windows: list[Window] = field(default_factory=list)
+    block_min_confidence: int = 0
+    """Lowest confidence that enters blocking feeds (settings ``block_min_confidence``)."""
+
+    def blocks(self, indicator: Indicator) -> bool:
+        """True when the indicator belongs in blocking feeds: active, not a dual-use tool, and
+        corroborated enough (a lone low-fidelity sighting stays out until it is confirmed)."""
+        return indicator.is_blockable and indicator.confidence >= self.block_min_confidence
 
     @classmethod
     def create(
@@ -254,6 +261,7 @@ class FeedContext:
         *,
         generated_at: datetime | None = None,
         runs: Sequence[RunInfo] = (),
+        block_min_confidence: int = 0,
     ) -> FeedContext:
         """A context with the standard windows, from the newest-first run list."""
         now = as_utc(generated_at or datetime.now(UTC)).replace(microsecond=0)
@@ -264,6 +272,7 @@ class FeedContext:
             families={family.rule_id: family for family in families},
             run=run,
             previous_run=previous,
+            block_min_confidence=block_min_confidence,
         )
         context.windows = standard_windows(now, previous)
         return context
@@ -306,7 +315,7 @@ class Selection(StrEnum):
     ACTIVE = "active"
     """Every active indicator, dual-use tools included (as the original ``all.txt``)."""
     BLOCKABLE = "blockable"
-    """Active and not a dual-use tool: safe to block (:attr:`Indicator.is_blockable`)."""
+    """Active, not a dual-use tool, and confident enough to block (:meth:`FeedContext.blocks`)."""
 
 
 @dataclass(slots=True)
@@ -355,7 +364,7 @@ class Exporter:
         return f"{folder}/{self.window.name}/{name}" if folder else f"{self.window.name}/{name}"
 
     def accepts(self, indicator: Indicator) -> bool:
-        if self.selection is Selection.BLOCKABLE and not indicator.is_blockable:
+        if self.selection is Selection.BLOCKABLE and not self.context.blocks(indicator):
             return False
         if self.category is not None and indicator.category != self.category:
             return False

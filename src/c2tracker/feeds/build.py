@@ -100,7 +100,7 @@ def build_feeds(
             for bit, since in window_starts:
                 if last_seen >= since:
                     mask |= 1 << bit
-            profile = (indicator.rule_id, indicator.category.value, indicator.is_blockable, mask)
+            profile = (indicator.rule_id, indicator.category.value, context.blocks(indicator), mask)
             route = routes.get(profile)
             if route is None:
                 targets, bits = _route(indicator, row_exporters, ip_exporters)

@@ -152,7 +152,12 @@ def _publish(
     families = [
         rule if isinstance(rule, FamilyInfo) else FamilyInfo.from_rule(rule) for rule in rules
     ]
-    context = FeedContext.create(families, generated_at=now, runs=runs)
+    context = FeedContext.create(
+        families,
+        generated_at=now,
+        runs=runs,
+        block_min_confidence=settings.block_min_confidence,
+    )
     build_id = f"{context.generated_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     staging = builds / f"tmp-{build_id}"
     staging.mkdir()
