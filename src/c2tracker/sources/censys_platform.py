@@ -4,8 +4,9 @@
 access token, ``organization_id`` query parameter (censys.md §2.1–2.4). Pages follow
 ``next_page_token`` and end on an empty token or an empty page (§2.4).
 
-Why not the official ``censys-platform`` SDK (version 0.16 was read for this decision): its retry loop sleeps for
-whatever ``Retry-After`` the server sends with no upper bound and caps only elapsed time, not
+Why not the official ``censys-platform`` SDK (version 0.16 was read for this decision): its
+retry loop sleeps for whatever ``Retry-After`` the server sends with no upper bound and caps
+only elapsed time, not
 attempts, checked *before* the sleep (``utils/retries.py``), so one answer can stall a weekly
 job for hours; it retries nothing that arrives as a 200 with a broken body; and it validates
 every hit into pydantic models, while the feed needs the engine's record exactly as sent, to
