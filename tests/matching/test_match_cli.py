@@ -243,6 +243,18 @@ def test_bad_rules_folder_is_a_clean_error(runner: CliRunner, tmp_path: Path) ->
     assert "x.yml" in str(result.exception)
 
 
+def test_a_missing_path_fails_before_any_work(runner: CliRunner, tmp_path: Path) -> None:
+    scan = tmp_path / "scan.jsonl"
+    scan.write_text(json.dumps(SHODAN_HIT) + "\n")
+    missing = tmp_path / "not-there.json.gz"
+
+    result = runner.invoke(app, ["match", str(scan), str(missing)])
+
+    assert result.exit_code == 2
+    assert f"{missing}: no such file or folder" in " ".join(result.output.split())
+    assert '"rule"' not in result.stdout
+
+
 def test_progress_display_passes_every_record_through() -> None:
     import io
 

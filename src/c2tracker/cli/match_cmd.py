@@ -67,11 +67,17 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Match every rule against local scan records; one JSON object a match on stdout."""
-        from c2tracker.cli import err_console, get_state
+        from c2tracker.cli import err_console, fail, get_state
         from c2tracker.matching import Matcher
         from c2tracker.rules import load_rules
         from c2tracker.scandata import ReadStats, iter_records
         from c2tracker.textsafety import for_terminal
+
+        # A path that is not there is a mistake in the command, not bad data inside a file:
+        # say so before any work (bad records inside files are counted and skipped instead).
+        missing = [path for path in paths if path != "-" and not Path(path).exists()]
+        if missing:
+            raise fail(f"error: {missing[0]}: no such file or folder")
 
         state = get_state(ctx)
         folder = rules_dir or state.settings.rules_dir
