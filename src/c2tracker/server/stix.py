@@ -22,12 +22,14 @@ from typing import Any
 
 import orjson
 
-from c2tracker.feeds.base import FamilyInfo, stable_uuid4
+from c2tracker.feeds.base import FamilyInfo
 from c2tracker.feeds.formats.stix import (
     IDENTITY,
     TLP_CLEAR,
     family_objects,
     indicator_objects,
+    indicator_stix_id,
+    relationship_stix_id,
 )
 from c2tracker.model import Indicator, IndicatorStatus
 from c2tracker.server.deps import RuleSummary, as_utc
@@ -53,13 +55,9 @@ def stix_time(moment: datetime) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
-# The id formulas of c2tracker.feeds.formats.stix; test_taxii checks they agree object by object.
-def indicator_id(ip: str, rule_id: str) -> str:
-    return f"indicator--{stable_uuid4('indicator', rule_id, ip)}"
-
-
-def relationship_id(ip: str, rule_id: str) -> str:
-    return f"relationship--{stable_uuid4('indicates', rule_id, ip)}"
+# The ids are the published bundle's own, so TAXII and the STIX file name objects alike.
+indicator_id = indicator_stix_id
+relationship_id = relationship_stix_id
 
 
 def version_of(indicator: Indicator) -> datetime:

@@ -117,6 +117,16 @@ def family_sdo_id(family: FamilyInfo) -> str:
     return _sdo_id(family.category is Category.TOOL, family.rule_id)
 
 
+def indicator_stix_id(ip: str, rule_id: str) -> str:
+    """The stable id of the Indicator for ``ip`` in family ``rule_id``; TAXII serves it too."""
+    return f"indicator--{stable_uuid4('indicator', rule_id, ip)}"
+
+
+def relationship_stix_id(ip: str, rule_id: str) -> str:
+    """The stable id of the ``indicates`` relationship of that Indicator."""
+    return f"relationship--{stable_uuid4('indicates', rule_id, ip)}"
+
+
 @lru_cache(maxsize=4096)
 def _sdo_id(tool: bool, rule_id: str) -> str:
     # Asked once per indicator (its relationship's target): cached per family.
@@ -186,7 +196,7 @@ def _indicator_fields(indicator: Indicator, family: FamilyInfo) -> dict[str, Any
     fields: dict[str, Any] = {
         "type": "indicator",
         "spec_version": "2.1",
-        "id": f"indicator--{stable_uuid4('indicator', indicator.rule_id, indicator.ip)}",
+        "id": indicator_stix_id(indicator.ip, indicator.rule_id),
         "created_by_ref": IDENTITY_ID,
         "created": _stamp(created),
         "modified": _stamp(modified),
@@ -218,7 +228,7 @@ def _relationship_fields(
     return {
         "type": "relationship",
         "spec_version": "2.1",
-        "id": f"relationship--{stable_uuid4('indicates', indicator.rule_id, indicator.ip)}",
+        "id": relationship_stix_id(indicator.ip, indicator.rule_id),
         "created_by_ref": IDENTITY_ID,
         "created": stamp,
         "modified": stamp,
