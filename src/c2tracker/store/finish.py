@@ -89,27 +89,8 @@ _INSERT_COLUMNS = (
     "last_run_id",
 )
 
-#: Columns a run may change on a stored indicator.
-_UPDATE_COLUMNS = (
-    "first_seen",
-    "last_seen",
-    "times_seen",
-    "ports",
-    "engines",
-    "queries",
-    "confidence",
-    "status",
-    "status_reason",
-    "valid_until",
-    "expired",
-    "honeypot_reason",
-    "cohosted",
-    "asn",
-    "org",
-    "country",
-    "hostnames",
-    "last_run_id",
-)
+#: Columns a run may change on a stored indicator: all but its key and the run that made it.
+_UPDATE_COLUMNS = tuple(c for c in _INSERT_COLUMNS if c not in {"ip", "rule_id", "first_run_id"})
 
 #: Observation columns a rebuilt fold does not read (not fetched: evidence is the bulk).
 _NOT_FOLDED = frozenset({"transport", "evidence", "source"})
