@@ -177,17 +177,20 @@ def bare_insert(path: Path, observations: list[Observation]) -> Timing:
 
 
 def store_ingest(
-    url: str, observations: list[Observation], rules: list[SimpleRule]
+    url: str, observations: list[Observation], rules: list[SimpleRule], *, credits: int = 0
 ) -> tuple[Timing, Timing]:
-    """(recording, finishing) times: pages recorded as a collect does, then finish_run."""
+    """(recording, finishing) times: pages recorded as a collect does, then finish_run, which
+    is timed apart. ``credits=0`` is a scan-data collect (free pages, committed in groups);
+    ``credits=1`` a live one (every page committed before the next)."""
     store = Store.open(url)
     grouped = by_query(observations)
-    with Clock() as recording, store.begin_run(["shodan", "censys"]) as run:
-        for (rule_id, engine, query), found in grouped.items():
-            qrid = run.start_query(rule_id, engine, query)
-            for page, offset in enumerate(range(0, len(found), PAGE), start=1):
-                run.record_page(qrid, page, found[offset : offset + PAGE], credits=1)
-            run.finish_query(qrid, QueryOutcome.OK)
+    with store.begin_run(["shodan", "censys"]) as run:
+        with Clock() as recording:
+            for (rule_id, engine, query), found in grouped.items():
+                qrid = run.start_query(rule_id, engine, query)
+                for page, offset in enumerate(range(0, len(found), PAGE), start=1):
+                    run.record_page(qrid, page, found[offset : offset + PAGE], credits=credits)
+                run.finish_query(qrid, QueryOutcome.OK)
         with Clock() as finishing:
             store.finish_run(run, rules)
     store.close()

@@ -170,7 +170,9 @@ class RunRecorder(Protocol):
     """How a collect run reports progress; the store implements it.
 
     Every method commits before it returns, so a crash loses at most the page being fetched, and
-    ``collect --resume`` continues from the last stored page.
+    ``collect --resume`` continues from the last stored page. The one exception is a free page
+    (``credits=0``, such as scan data read from a file): the store may hold it in a group that
+    it commits within a second, or at the next other call, since storing it again costs nothing.
     """
 
     run_id: int
@@ -193,7 +195,8 @@ class RunRecorder(Protocol):
         next_token: str | None = None,
         total: int | None = None,
     ) -> None:
-        """Stores one fetched page and its observations in one transaction."""
+        """Stores one fetched page and its observations in one transaction (a free page: in
+        one transaction with the other pages of its group)."""
         ...
 
     def finish_query(

@@ -1,9 +1,15 @@
 """Writing a run: the :class:`RunHandle` sources record pages through, and the running merge of
 the run's observations per IP and family that :meth:`Store.finish_run` folds into indicators.
 
-Every call of a handle commits its own transaction, so a killed process loses at most the page
-in flight and the run stays resumable. A page is the hot path of every collect: plain DB-API
-calls on one pooled connection, four statements in one transaction.
+A page that cost credits is committed before :meth:`RunHandle.record_page` returns, so a killed
+process loses at most the page in flight and the run stays resumable. A free page (credits 0:
+scan data, imports, whose pages are made again from the file at no cost) joins a group that is
+committed as one transaction once it holds :data:`GROUP_ROWS` rows or is :data:`GROUP_SECONDS`
+old, and before any other call of the handle (starting or finishing a query, listing stored
+pages, finishing the run, closing): a crash loses at most that group, which a resumed run
+stores again. One commit per page cost more than writing the page's rows when pages come from
+memory. A page is the hot path of every collect: plain DB-API calls on one connection held for
+the run.
 
 After a page is committed its rows are also merged into the handle's :class:`RunFold`, so that
 finishing the run does not read a million observations back. The fold always equals the merge
@@ -19,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +49,12 @@ if TYPE_CHECKING:
     from c2tracker.store.store import Store
 
 log = logging.getLogger(__name__)
+
+#: Rows of free pages held in one open transaction before it is committed.
+GROUP_ROWS = 50_000
+
+#: Age at which an open group of free pages is committed, whatever its size.
+GROUP_SECONDS = 1.0
 
 _ENGINES = frozenset(e.value for e in QueryEngine)
 
@@ -188,6 +201,43 @@ class _QueryRunKey:
     query_id: str
 
 
+class _Group:
+    """Pages written in the open transaction of a handle's page connection, not yet committed:
+    their rows (for the fold once committed) and the counters to add to their query runs."""
+
+    __slots__ = ("opened_at", "pages", "pending", "query_runs", "rows")
+
+    def __init__(self) -> None:
+        self.opened_at: float | None = None
+        self.pages = 0
+        self.rows = 0
+        self.pending: list[Sequence[tuple[Any, ...]]] = []
+        self.query_runs: dict[int, tuple[int, int, int]] = {}
+        """Query run id → (pages, credits, results) written in the group."""
+
+    @property
+    def open(self) -> bool:
+        return self.opened_at is not None
+
+    def begin(self) -> None:
+        self.opened_at = time.monotonic()
+
+    def add(self, query_run_id: int, rows: Sequence[tuple[Any, ...]], credits: int) -> None:
+        pages, spent, results = self.query_runs.get(query_run_id, (0, 0, 0))
+        self.query_runs[query_run_id] = (pages + 1, spent + credits, results + len(rows))
+        self.pages += 1
+        self.rows += len(rows)
+        if rows:
+            self.pending.append(rows)
+
+    def due(self) -> bool:
+        """Big or old enough to commit."""
+        opened = self.opened_at
+        return self.rows >= GROUP_ROWS or (
+            opened is not None and time.monotonic() - opened >= GROUP_SECONDS
+        )
+
+
 class RunHandle:
     """One run in progress: the :class:`~c2tracker.model.RunRecorder` sources write through.
 
@@ -221,12 +271,20 @@ class RunHandle:
         )
         self.fold_is_whole_run = not resumed
         """True while the fold holds every observation of the run (a fresh, unfinished run)."""
+        self._group = _Group()
 
     def __enter__(self) -> RunHandle:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         try:
+            # Whole pages held in the group are worth keeping even when the run failed.
+            try:
+                self.flush()
+            except StoreError:
+                if exc_type is None:
+                    raise
+                log.warning("run %d: the last group of pages was not stored", self.run_id)
             if exc_type is not None:
                 with self.store._write.begin() as conn:
                     conn.execute(
@@ -238,10 +296,19 @@ class RunHandle:
             self.close()
 
     def close(self) -> None:
-        """Releases the run lock (the run itself stays resumable until finished)."""
+        """Commits the pages held in the open group and releases the run lock (the run itself
+        stays resumable until finished)."""
         with self._mutex:
-            self._drop_page_conn()
-        self.lock.release()
+            try:
+                self._flush_locked()
+            finally:
+                self._drop_page_conn()
+                self.lock.release()
+
+    def flush(self) -> None:
+        """Commits the free pages held in the open group (see the module's docstring)."""
+        with self._mutex:
+            self._flush_locked()
 
     def _open_page_conn(self) -> Any:
         conn = self.store._write.raw_connection()
@@ -268,6 +335,7 @@ class RunHandle:
             if engine_name in _ENGINES
             else _pseudo_query_id(rule_id, engine_name, query)
         )
+        self.flush()
         with self.store._write.begin() as conn:
             row = conn.execute(
                 select(QUERY_RUNS.c.id, QUERY_RUNS.c.outcome).where(
@@ -303,6 +371,7 @@ class RunHandle:
         return qrid
 
     def stored_pages(self, query_run_id: int) -> Sequence[PageCheckpoint]:
+        self.flush()
         with self.store._read.connect() as conn:
             rows = conn.execute(
                 select(PAGES.c.page, PAGES.c.next_token, PAGES.c.total, PAGES.c.credits)
@@ -343,6 +412,7 @@ class RunHandle:
         reason: str | None = None,
         duration_s: float | None = None,
     ) -> None:
+        self.flush()
         with self.store._write.begin() as conn:
             conn.execute(
                 update(QUERY_RUNS)
@@ -401,41 +471,72 @@ class RunHandle:
         next_token: str | None,
         total: int | None,
     ) -> None:
-        sql = self.store._sql
-        engine = self.store._write
         with self._mutex:
-            if self._page_conn is None:
-                self._page_conn = self._open_page_conn()
+            group = self._group
             raw = self._page_conn
+            if raw is None:
+                raw = self._page_conn = self._open_page_conn()
             try:
                 cursor = raw.cursor()
-                if self.store.dialect == "sqlite":
-                    cursor.execute("BEGIN IMMEDIATE")
+                if not group.open:
+                    if self.store.dialect == "sqlite":
+                        cursor.execute("BEGIN IMMEDIATE")
+                    group.begin()
                 cursor.execute(
-                    sql.insert_page,
+                    self.store._sql.insert_page,
                     (query_run_id, page, next_token, total, credits, len(rows), to_micros(now())),
                 )
                 if cursor.rowcount == 0:
-                    raw.rollback()
                     log.debug("page %d of query run %d is already stored", page, query_run_id)
-                    return
-                if rows:
-                    cursor.executemany(sql.insert_observation, rows)
-                cursor.execute(sql.count_query_run, (credits, len(rows), query_run_id))
-                cursor.execute(sql.count_run, (len(rows), self.run_id))
-                raw.commit()
+                else:
+                    if rows:
+                        cursor.executemany(self.store._sql.insert_observation, rows)
+                    group.add(query_run_id, rows, credits)
             except BaseException as exc:
-                raw.rollback()
-                if isinstance(exc, engine.dialect.loaded_dbapi.Error):
-                    # The connection may be broken: the next page takes a fresh one.
-                    self._drop_page_conn()
-                    raise StoreError(
-                        f"storing page {page} of query run {query_run_id} failed: {exc}"
-                    ) from exc
+                self._abandon_group(exc, f"storing page {page} of query run {query_run_id}")
                 raise
-            # Only rows that are committed join the fold.
-            if self._fold is not None:
+            if credits > 0 or group.due():
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        """Commits the open group with its counters, then folds its rows (only committed rows
+        join the fold). The caller holds ``self._mutex``."""
+        group = self._group
+        if not group.open:
+            return
+        raw = self._page_conn
+        sql = self.store._sql
+        try:
+            cursor = raw.cursor()
+            for query_run_id, (pages, credits, results) in group.query_runs.items():
+                cursor.execute(sql.count_query_run, (pages, credits, results, query_run_id))
+            cursor.execute(sql.count_run, (group.rows, self.run_id))
+            raw.commit()
+        except BaseException as exc:
+            self._abandon_group(exc, f"committing {group.pages} page(s) of run {self.run_id}")
+            raise
+        self._group = _Group()
+        if self._fold is not None:
+            for rows in group.pending:
                 self._fold.add_rows(rows)
+
+    def _abandon_group(self, exc: BaseException, doing: str) -> None:
+        """Rolls the open group back (its pages are not stored: a resume fetches them again)
+        and turns a driver error into a :class:`StoreError`."""
+        lost, self._group = self._group, _Group()
+        raw = self._page_conn
+        if raw is not None:
+            try:
+                raw.rollback()
+            except Exception:  # the connection is dropped below anyway
+                log.debug("rollback after a failed page write failed", exc_info=True)
+        if isinstance(exc, self.store._write.dialect.loaded_dbapi.Error):
+            # The connection may be broken: the next page takes a fresh one.
+            self._drop_page_conn()
+            raise StoreError(
+                f"{doing} failed: {exc}"
+                + (f" ({lost.pages} page(s) of the open group not stored)" if lost.pages else "")
+            ) from exc
 
     def _key(self, query_run_id: int) -> _QueryRunKey:
         key = self._query_runs.get(query_run_id)
@@ -538,7 +639,7 @@ class HotSql:
                 f"VALUES ({marks(len(OBSERVATION_COLUMNS))})"
             ),
             count_query_run=(
-                f"UPDATE query_runs SET pages = pages + 1, credits = credits + {mark}, "
+                f"UPDATE query_runs SET pages = pages + {mark}, credits = credits + {mark}, "
                 f"results = results + {mark} WHERE id = {mark}"
             ),
             count_run=f"UPDATE runs SET observations = observations + {mark} WHERE id = {mark}",

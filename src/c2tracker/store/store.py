@@ -179,6 +179,8 @@ class Store:
             handle.lock.acquire(DEFAULT_WAIT_S)
         try:
             with handle._mutex:
+                # The finish writes on another connection: the open group must be committed.
+                handle._flush_locked()
                 return Finisher(self, handle, list(rules)).run()
         finally:
             if taken_here:
