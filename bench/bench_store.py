@@ -37,10 +37,27 @@ from c2tracker.querylang.ast import Engine
 from c2tracker.store import Store
 from c2tracker.store.connect import SQLITE_PRAGMAS
 from c2tracker.store.importer import import_c2_tracker
-from c2tracker.store.ingest import OBSERVATION_COLUMNS
 from c2tracker.store.rulemeta import SimpleQuery, SimpleRule
 
 PAGE = 100
+
+#: The columns of a table of observations a row each: what the bare insert writes.
+OBSERVATION_COLUMNS = (
+    "run_id",
+    "query_run_id",
+    "ip",
+    "port",
+    "transport",
+    "seen_at",
+    "evidence",
+    "hostnames",
+    "asn",
+    "org",
+    "country",
+    "tags",
+    "source",
+    "drop_reason",
+)
 #: First octets of ordinary routable space, so no generated address is a bogon.
 _ROUTABLE_FIRST_OCTETS = (23, 31, 37, 45, 46, 77, 85, 91, 103, 139, 141, 185, 193, 194, 195, 212)
 FAMILIES = 60

@@ -2,14 +2,15 @@
 
 Steps, in order (docs/store.md, "Writing a run"): 1. bogons (marked on each observation when
 it was stored), 2. the allowlist, 3. honeypots, 4. the lifecycle, 5. confidence. All of it is
-one transaction, which also moves the run's watermark (``runs.applied_obs_id``) past the
-observations it folded, so finishing is idempotent and a crash in the middle changes nothing.
+one transaction, which also moves the run's watermark (``runs.applied_batch_id``) past the
+observation batches it folded, so finishing is idempotent and a crash in the middle changes
+nothing.
 
 The merge per IP and family comes from the run handle's :class:`~c2tracker.store.ingest.RunFold`
-(built as pages were stored), or is rebuilt from the stored observations above the watermark
-when the handle cannot vouch for it (a resumed run). Indicators are then written with
-``executemany`` of plain tuples, and the run's sightings are added to the by-address table in
-one sorted ``INSERT … SELECT``.
+(built as pages were stored), or is rebuilt from the stored batches above the watermark when
+the handle cannot vouch for it (a resumed run). Indicators are then written with
+``executemany`` of plain tuples in key order, and the batches holding each address are added
+to the by-address table in the same order.
 """
 
 from __future__ import annotations
@@ -18,34 +19,26 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    bindparam,
-    func,
-    insert,
-    null,
-    select,
-    type_coerce,
-    update,
-)
+import orjson
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from c2tracker.filters.allowlist import AllowMatcher
 from c2tracker.filters.honeypots import HONEYPOT_TAG, HoneypotVerdict, judge
 from c2tracker.model import Category, Fidelity, IndicatorStatus, QueryOutcome
 from c2tracker.store import confidence, lifecycle, policy
 from c2tracker.store.confidence import Factors
-from c2tracker.store.ingest import OBSERVATION_COLUMNS, RunFold, RunHandle, param_mark
+from c2tracker.store.ingest import PairAgg, RunFold, RunHandle, param_mark, paused_gc
 from c2tracker.store.models import from_micros, to_micros
 from c2tracker.store.rulemeta import RuleMeta, family_keys, name_key, query_fidelities
 from c2tracker.store.tables import (
+    BATCHES,
     FAMILIES,
     IN_CHUNK,
     INDICATORS,
     MICROS_PER_DAY,
-    OBSERVATIONS,
     QUERY_RUNS,
     RUNS,
     UNKNOWN_QUERY_FIDELITY,
@@ -92,9 +85,6 @@ _INSERT_COLUMNS = (
 #: Columns a run may change on a stored indicator: all but its key and the run that made it.
 _UPDATE_COLUMNS = tuple(c for c in _INSERT_COLUMNS if c not in {"ip", "rule_id", "first_run_id"})
 
-#: Observation columns a rebuilt fold does not read (not fetched: evidence is the bulk).
-_NOT_FOLDED = frozenset({"transport", "evidence", "source"})
-
 _TIME_COLUMNS = frozenset({"first_seen", "last_seen", "valid_until"})
 
 
@@ -125,16 +115,16 @@ class Finisher:
 
     def run(self) -> FinishReport:
         store = self.store
-        with store._write.begin() as conn:
+        with paused_gc(), store._write.begin() as conn:
             self._refresh_families(conn)
             run_row = conn.execute(select(RUNS).where(RUNS.c.id == self.run_id)).one()
             run_time = run_row.started_at
             query_runs = self._query_runs(conn)
 
             # The run lock keeps every other run from writing observations, so nothing above
-            # the current highest id can belong to another run.
-            watermark = int(run_row.applied_obs_id)
-            top_id = max(int(conn.execute(select(func.max(OBSERVATIONS.c.id))).scalar() or 0), 0)
+            # the current highest batch id can belong to another run.
+            watermark = int(run_row.applied_batch_id)
+            top_id = max(int(conn.execute(select(func.max(BATCHES.c.id))).scalar() or 0), 0)
             fold = self.handle.take_fold(watermark)
             if fold is not None and fold.observations != self._stored(conn, watermark, top_id):
                 # Rows this handle did not write (a misuse, such as recording without the
@@ -170,8 +160,10 @@ class Finisher:
                 latest_run=policy.latest_run_time(conn) or run_time,
             )
             existing = self._existing(conn, fold, honeypot_ips)
+            # In key order: indicators and by-address entries are then written like appends.
+            pairs = sorted(fold.pairs.items(), key=itemgetter(0))
             new_rows, changed = self._merge(
-                fold, query_runs, existing, verdicts, honeypot_ips, settler
+                pairs, query_runs, existing, verdicts, honeypot_ips, settler
             )
 
             # Lifecycle candidates: active indicators whose window closed before the newest
@@ -197,14 +189,14 @@ class Finisher:
                     changed[row_id] = values
 
             self._write_indicators(conn, new_rows, list(changed.values()))
-            self._index_sightings(conn, watermark, top_id)
+            self._index_sightings(conn, [(ip, agg) for (ip, _), agg in pairs])
 
             status = self._run_status(query_runs)
             applied = max(top_id, watermark)
             conn.execute(
                 update(RUNS)
                 .where(RUNS.c.id == self.run_id)
-                .values(status=status, finished_at=now(), applied_obs_id=applied)
+                .values(status=status, finished_at=now(), applied_batch_id=applied)
             )
         self.handle.folded(applied)
         self.report.status = status
@@ -275,40 +267,30 @@ class Finisher:
         }
 
     def _stored(self, conn: Connection, watermark: int, top_id: int) -> int:
-        """How many of the run's observations lie above the watermark (an index range)."""
+        """How many of the run's observations lie in batches above the watermark."""
         count = conn.execute(
-            select(func.count()).where(
-                OBSERVATIONS.c.run_id == self.run_id,
-                OBSERVATIONS.c.id > watermark,
-                OBSERVATIONS.c.id <= top_id,
+            select(func.sum(BATCHES.c.observations)).where(
+                BATCHES.c.run_id == self.run_id,
+                BATCHES.c.id > watermark,
+                BATCHES.c.id <= top_id,
             )
         ).scalar()
         return int(count or 0)
 
     def _rebuild(self, conn: Connection, watermark: int, top_id: int) -> RunFold:
-        """The fold of the run's stored observations above the watermark, read in id order."""
+        """The fold of the run's stored batches above the watermark, read in id order."""
         fold = self.handle.empty_fold()
-        columns = [
-            # Raw integer times: skipping the datetime conversion matters at a million rows.
-            type_coerce(OBSERVATIONS.c[c], BigInteger).label(c)
-            if c == "seen_at"
-            else null().label(c)
-            if c in _NOT_FOLDED
-            else OBSERVATIONS.c[c]
-            for c in OBSERVATION_COLUMNS
-        ]
         query = (
-            select(*columns)
+            select(BATCHES.c.query_run_id, BATCHES.c.id, BATCHES.c.rows)
             .where(
-                OBSERVATIONS.c.run_id == self.run_id,
-                OBSERVATIONS.c.id > watermark,
-                OBSERVATIONS.c.id <= top_id,
+                BATCHES.c.run_id == self.run_id,
+                BATCHES.c.id > watermark,
+                BATCHES.c.id <= top_id,
             )
-            .order_by(OBSERVATIONS.c.id)
+            .order_by(BATCHES.c.id)
         )
-        result = conn.execute(query.execution_options(yield_per=5000))
-        for batch in result.partitions():
-            fold.add_rows(batch)
+        for query_run_id, batch_id, rows in conn.execute(query.execution_options(yield_per=200)):
+            fold.add_rows(query_run_id, batch_id, orjson.loads(rows))
         return fold
 
     def _run_ip_families(
@@ -316,16 +298,18 @@ class Finisher:
     ) -> dict[str, tuple[set[str], set[str]]]:
         """Per IP families and honeypot tags over the whole run (re-application after resume)."""
         run_ips: dict[str, tuple[set[str], set[str]]] = {}
-        for qrid, ip, tags in conn.execute(
-            select(OBSERVATIONS.c.query_run_id, OBSERVATIONS.c.ip, OBSERVATIONS.c.tags).where(
-                OBSERVATIONS.c.run_id == self.run_id, OBSERVATIONS.c.drop_reason.is_(None)
-            )
-        ):
-            rule_id, engine, _, _ = query_runs[qrid]
-            families, tagged = run_ips.setdefault(ip, (set(), set()))
-            families.add(rule_id)
-            if tags and HONEYPOT_TAG in loads_list(tags):
-                tagged.add(engine)
+        query = select(BATCHES.c.query_run_id, BATCHES.c.rows).where(
+            BATCHES.c.run_id == self.run_id
+        )
+        for query_run_id, rows in conn.execute(query.execution_options(yield_per=200)):
+            rule_id, engine, _, _ = query_runs[query_run_id]
+            for row in orjson.loads(rows):
+                if row[11] is not None:
+                    continue
+                families, tagged = run_ips.setdefault(row[0], (set(), set()))
+                families.add(rule_id)
+                if row[9] and HONEYPOT_TAG in row[9]:
+                    tagged.add(engine)
         return run_ips
 
     def _family_keys(self, conn: Connection) -> dict[str, set[str]]:
@@ -372,7 +356,7 @@ class Finisher:
 
     def _merge(
         self,
-        fold: RunFold,
+        pairs: list[tuple[tuple[str, str], PairAgg]],
         query_runs: dict[int, tuple[str, str, str, str]],
         existing: dict[tuple[str, str], dict[str, Any]],
         verdicts: dict[str, HoneypotVerdict],
@@ -385,7 +369,7 @@ class Finisher:
         changed: dict[int, dict[str, Any]] = {}
         found_by: dict[frozenset[int], tuple[list[str], list[str], str, str]] = {}
 
-        for (ip, rule_id), agg in fold.pairs.items():
+        for (ip, rule_id), agg in pairs:
             verdict = verdicts.get(ip)
             honeypot = verdict.reason if verdict is not None and verdict.is_honeypot else None
             cohosted = max(verdict.groups - 1, 0) if verdict is not None else 0
@@ -485,8 +469,7 @@ class Finisher:
             conn.exec_driver_sql(
                 f"INSERT INTO indicators ({', '.join(_INSERT_COLUMNS)}) "
                 f"VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))})",
-                # In key order: the unique (ip, rule_id) index then fills like an append.
-                sorted(new_rows),
+                new_rows,
             )
         if updates:
             assignments = ", ".join(f"{c} = {mark}" for c in _UPDATE_COLUMNS)
@@ -495,17 +478,30 @@ class Finisher:
                 [(*_as_params(row, _UPDATE_COLUMNS), row["id"]) for row in updates],
             )
 
-    def _index_sightings(self, conn: Connection, watermark: int, top_id: int) -> None:
-        """Makes the folded observations findable by address (``observation_ips``), sorted so
-        the table's B-tree is filled in key order."""
-        mark = param_mark(conn.dialect.name)
-        conn.exec_driver_sql(
-            "INSERT INTO observation_ips (ip, observation_id) "
-            "SELECT ip, id FROM observations "
-            f"WHERE run_id = {mark} AND id > {mark} AND id <= {mark} AND drop_reason IS NULL "
-            "ORDER BY ip, id ON CONFLICT DO NOTHING",
-            (self.run_id, watermark, top_id),
-        )
+    def _index_sightings(self, conn: Connection, pairs: list[tuple[str, PairAgg]]) -> None:
+        """Makes the folded observations findable by address: one ``observation_ips`` entry
+        per address listing its batches, written in key order (``pairs`` is sorted by IP) so
+        the table's B-tree is filled like an append."""
+        entries: list[tuple[str, int, str]] = []
+        ip: str | None = None
+        batches: list[int] = []
+        for pair_ip, agg in pairs:
+            if pair_ip != ip:
+                if batches:
+                    entries.append((ip, batches[0], dumps(batches)))  # type: ignore[arg-type]
+                ip, batches = pair_ip, list(agg.batches)
+            else:
+                # Another family of the same address: its batches are other query runs'.
+                batches = sorted({*batches, *agg.batches})
+        if batches:
+            entries.append((ip, batches[0], dumps(batches)))  # type: ignore[arg-type]
+        if entries:
+            mark = param_mark(conn.dialect.name)
+            conn.exec_driver_sql(
+                "INSERT INTO observation_ips (ip, batch_id, batches) "
+                f"VALUES ({mark}, {mark}, {mark}) ON CONFLICT DO NOTHING",
+                entries,
+            )
 
     def _run_status(self, query_runs: dict[int, tuple[str, str, str, str]]) -> str:
         outcomes = [outcome for *_, outcome in query_runs.values()]

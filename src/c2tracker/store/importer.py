@@ -42,7 +42,7 @@ from c2tracker.errors import StoreError
 from c2tracker.model import Category, QueryOutcome
 from c2tracker.store.rulemeta import RuleMeta, extra_feed_names, name_key
 from c2tracker.store.store import Store
-from c2tracker.store.tables import FAMILIES, RUNS, dumps, now
+from c2tracker.store.tables import FAMILIES, RUNS, now
 from c2tracker.store.values import classify_ip
 
 log = logging.getLogger(__name__)
@@ -127,9 +127,7 @@ def _import_snapshot(
             else:
                 report.mapped[name] = rule_id
             qrid = run.start_query(rule_id, ENGINE, f"C2-Tracker feed file of {rule_id}")
-            evidence = dumps(
-                {"c2-tracker.file": f"data/{name} IPs.txt", "snapshot": snapshot.label}
-            )
+            evidence = {"c2-tracker.file": f"data/{name} IPs.txt", "snapshot": snapshot.label}
             rows = []
             for line in text.splitlines():
                 value = line.strip()
@@ -138,22 +136,7 @@ def _import_snapshot(
                 ip, drop = classify_ip(value)
                 report.refused += drop is not None
                 rows.append(
-                    (
-                        run.run_id,
-                        qrid,
-                        ip,
-                        None,
-                        "tcp",
-                        None,
-                        evidence,
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        SOURCE,
-                        drop,
-                    )
+                    (ip, None, "tcp", None, evidence, None, None, None, None, None, SOURCE, drop)
                 )
             for page, start in enumerate(range(0, max(len(rows), 1), _ROWS_PER_PAGE), start=1):
                 run.record_rows(qrid, page, rows[start : start + _ROWS_PER_PAGE])

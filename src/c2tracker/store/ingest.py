@@ -9,24 +9,27 @@ old, and before any other call of the handle (starting or finishing a query, lis
 pages, finishing the run, closing): a crash loses at most that group, which a resumed run
 stores again. One commit per page cost more than writing the page's rows when pages come from
 memory. A page is the hot path of every collect: plain DB-API calls on one connection held for
-the run.
+the run, its observations written as batches of up to :data:`BATCH_ROWS` rows, one JSON array a
+batch (``models.ObservationBatch``).
 
 After a page is committed its rows are also merged into the handle's :class:`RunFold`, so that
 finishing the run does not read a million observations back. The fold always equals the merge
-of the run's observations above the run's watermark (``runs.applied_obs_id``): it starts empty
-for a new run (whose watermark is the highest observation id when it began), is replaced by an
-empty one when a finish commits, and is not trusted in a resumed handle or when the stored
-watermark moved under it (another process finished the run): the finish then rebuilds it from
-the stored observations with the same merge.
+of the run's batches above the run's watermark (``runs.applied_batch_id``): it starts empty for
+a new run (whose watermark is the highest batch id when it began), is replaced by an empty one
+when a finish commits, and is not trusted in a resumed handle, when the stored watermark moved
+under it (another process finished the run) or after a group was rolled back: the finish then
+rebuilds it from the stored batches with the same merge.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -42,7 +45,7 @@ from c2tracker.model import Observation, PageCheckpoint, QueryOutcome, query_id
 from c2tracker.querylang.ast import Engine as QueryEngine
 from c2tracker.store.lock import RunLock
 from c2tracker.store.models import to_micros
-from c2tracker.store.tables import PAGES, QUERY_RUNS, RUNS, loads_list, now
+from c2tracker.store.tables import PAGES, QUERY_RUNS, RUNS, now
 from c2tracker.store.values import classify_ip, normalize_port
 
 if TYPE_CHECKING:
@@ -61,10 +64,13 @@ _ENGINES = frozenset(e.value for e in QueryEngine)
 #: Transports as stored, for the spellings nearly every observation carries.
 _TRANSPORTS = {"tcp": "tcp", "udp": "udp", "TCP": "tcp", "UDP": "udp"}
 
-#: Column order of the tuples :meth:`RunHandle.record_rows` takes.
-OBSERVATION_COLUMNS = (
-    "run_id",
-    "query_run_id",
+#: Observations per stored batch: a page is cut into batches of this size. Small enough that a
+#: lookup reading the batches holding an address decodes little else.
+BATCH_ROWS = 250
+
+#: Column order of an observation row: the tuples :meth:`RunHandle.record_rows` takes, and the
+#: arrays of a batch's JSON. ``evidence`` is an object, ``hostnames`` and ``tags`` arrays or null.
+ROW_COLUMNS = (
     "ip",
     "port",
     "transport",
@@ -79,6 +85,32 @@ OBSERVATION_COLUMNS = (
     "drop_reason",
 )
 
+#: orjson options for batches: evidence from scans may have non-text keys.
+_BATCH_JSON = orjson.OPT_NON_STR_KEYS
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pauses Python's cyclic garbage collector for a bulk merge.
+
+    Folding a run allocates hundreds of thousands of small containers (a record per IP and
+    family, its sets of ports and query runs) that form no reference cycles. Each allocation
+    burst made the collector walk every object of the process again, which cost a third of
+    a million-observation run. Reference counting still frees everything as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def dump_batch(rows: Sequence[Sequence[Any]]) -> str:
+    """A batch's rows as the JSON text stored."""
+    return orjson.dumps(rows, default=str, option=_BATCH_JSON).decode()
+
 
 @dataclass(slots=True)
 class PairAgg:
@@ -89,6 +121,8 @@ class PairAgg:
     ports: set[int] = field(default_factory=set)
     query_runs: set[int] = field(default_factory=set)
     """Query runs that found it: they give its engines and query ids."""
+    batches: list[int] = field(default_factory=list)
+    """Batches holding its observations, ascending: the by-address index's entries."""
     hostnames: set[str] | None = None
     asn: str | None = None
     org: str | None = None
@@ -111,33 +145,29 @@ class RunFold:
         self.observations = 0
         self.dropped = 0
 
-    def add_rows(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Adds rows in :data:`OBSERVATION_COLUMNS` order (stored rows may carry None for the
-        columns the fold does not read: transport, evidence, source)."""
-        pairs, rules, run_time, tagged = self.pairs, self.rules, self.run_time, self.tagged
+    def add_rows(self, query_run_id: int, batch_id: int, rows: Iterable[Sequence[Any]]) -> None:
+        """Adds a batch's rows, in :data:`ROW_COLUMNS` order. Batches must be added in the order
+        of their ids."""
+        pairs, run_time = self.pairs, self.run_time
+        rule_id, engine = self.rules[query_run_id]
         get = pairs.get
-        last_qrid: int | None = None
-        rule_id = engine = ""
         count = dropped = 0
-        for _, qrid, ip, port, _, seen, _, hostnames, asn, org, country, tags, _, drop in rows:
+        for ip, port, _, seen, _, hostnames, asn, org, country, tags, _, drop in rows:
             count += 1
             if drop is not None:
                 dropped += 1
                 continue
-            if qrid != last_qrid:
-                # A page's rows share their query run: look it up once a run of them.
-                rule_id, engine = rules[qrid]
-                last_qrid = qrid
-            when = run_time if seen is None else int(seen)
+            when = run_time if seen is None else seen
             key = (ip, rule_id)
             agg = get(key)
             if agg is None:
-                agg = pairs[key] = PairAgg(
+                pairs[key] = PairAgg(
                     when,
                     when,
                     {port} if port is not None else set(),
-                    {qrid},
-                    None,
+                    {query_run_id},
+                    [batch_id],
+                    set(hostnames) if hostnames else None,
                     asn or None,
                     org or None,
                     country or None,
@@ -154,15 +184,16 @@ class RunFold:
                     agg.asn, agg.org, agg.country = asn, org, country
                 if port is not None:
                     agg.ports.add(port)
-                agg.query_runs.add(qrid)
-            if hostnames:
-                names = loads_list(hostnames)
-                if names:
+                agg.query_runs.add(query_run_id)
+                if agg.batches[-1] != batch_id:
+                    agg.batches.append(batch_id)
+                if hostnames:
                     if agg.hostnames is None:
-                        agg.hostnames = set()
-                    agg.hostnames.update(names)
-            if tags and HONEYPOT_TAG in loads_list(tags):
-                tagged.setdefault(ip, set()).add(engine)
+                        agg.hostnames = set(hostnames)
+                    else:
+                        agg.hostnames.update(hostnames)
+            if tags and HONEYPOT_TAG in tags:
+                self.tagged.setdefault(ip, set()).add(engine)
         self.observations += count
         self.dropped += dropped
 
@@ -203,7 +234,7 @@ class _QueryRunKey:
 
 class _Group:
     """Pages written in the open transaction of a handle's page connection, not yet committed:
-    their rows (for the fold once committed) and the counters to add to their query runs."""
+    their batches (for the fold once committed) and the counters to add to their query runs."""
 
     __slots__ = ("opened_at", "pages", "pending", "query_runs", "rows")
 
@@ -211,7 +242,8 @@ class _Group:
         self.opened_at: float | None = None
         self.pages = 0
         self.rows = 0
-        self.pending: list[Sequence[tuple[Any, ...]]] = []
+        self.pending: list[tuple[int, int, Sequence[tuple[Any, ...]]]] = []
+        """(query run id, batch id, rows) of every batch written."""
         self.query_runs: dict[int, tuple[int, int, int]] = {}
         """Query run id → (pages, credits, results) written in the group."""
 
@@ -222,13 +254,11 @@ class _Group:
     def begin(self) -> None:
         self.opened_at = time.monotonic()
 
-    def add(self, query_run_id: int, rows: Sequence[tuple[Any, ...]], credits: int) -> None:
+    def count(self, query_run_id: int, rows: int, credits: int) -> None:
         pages, spent, results = self.query_runs.get(query_run_id, (0, 0, 0))
-        self.query_runs[query_run_id] = (pages + 1, spent + credits, results + len(rows))
+        self.query_runs[query_run_id] = (pages + 1, spent + credits, results + rows)
         self.pages += 1
-        self.rows += len(rows)
-        if rows:
-            self.pending.append(rows)
+        self.rows += rows
 
     def due(self) -> bool:
         """Big or old enough to commit."""
@@ -399,8 +429,8 @@ class RunHandle:
     def record_rows(
         self, query_run_id: int, page: int, rows: Sequence[tuple[Any, ...]], *, credits: int = 0
     ) -> None:
-        """Stores pre-built observation rows, tuples in :data:`OBSERVATION_COLUMNS` order (the
-        importer's fast path)."""
+        """Stores pre-built observation rows, tuples in :data:`ROW_COLUMNS` order with addresses
+        already classified (the importer's fast path)."""
         self._key(query_run_id)
         self._store_rows(query_run_id, page, rows, credits=credits, next_token=None, total=None)
 
@@ -471,6 +501,7 @@ class RunHandle:
         next_token: str | None,
         total: int | None,
     ) -> None:
+        sql = self.store._sql
         with self._mutex:
             group = self._group
             raw = self._page_conn
@@ -483,15 +514,20 @@ class RunHandle:
                         cursor.execute("BEGIN IMMEDIATE")
                     group.begin()
                 cursor.execute(
-                    self.store._sql.insert_page,
+                    sql.insert_page,
                     (query_run_id, page, next_token, total, credits, len(rows), to_micros(now())),
                 )
                 if cursor.rowcount == 0:
                     log.debug("page %d of query run %d is already stored", page, query_run_id)
                 else:
-                    if rows:
-                        cursor.executemany(self.store._sql.insert_observation, rows)
-                    group.add(query_run_id, rows, credits)
+                    group.count(query_run_id, len(rows), credits)
+                    for start in range(0, len(rows), BATCH_ROWS):
+                        batch = rows[start : start + BATCH_ROWS]
+                        cursor.execute(
+                            sql.insert_batch,
+                            (self.run_id, query_run_id, page, len(batch), dump_batch(batch)),
+                        )
+                        group.pending.append((query_run_id, int(cursor.fetchone()[0]), batch))
             except BaseException as exc:
                 self._abandon_group(exc, f"storing page {page} of query run {query_run_id}")
                 raise
@@ -517,13 +553,18 @@ class RunHandle:
             raise
         self._group = _Group()
         if self._fold is not None:
-            for rows in group.pending:
-                self._fold.add_rows(rows)
+            with paused_gc():
+                for query_run_id, batch_id, rows in group.pending:
+                    self._fold.add_rows(query_run_id, batch_id, rows)
 
     def _abandon_group(self, exc: BaseException, doing: str) -> None:
         """Rolls the open group back (its pages are not stored: a resume fetches them again)
         and turns a driver error into a :class:`StoreError`."""
         lost, self._group = self._group, _Group()
+        # The batch ids handed out in the lost group may be given again: a fold that saw them
+        # is not trusted any more (the finish rebuilds it from the stored batches).
+        self._fold = None
+        self.fold_is_whole_run = False
         raw = self._page_conn
         if raw is not None:
             try:
@@ -556,12 +597,11 @@ class RunHandle:
     def _rows(
         self, query_run_id: int, key: _QueryRunKey, observations: Sequence[Observation]
     ) -> list[tuple[Any, ...]]:
-        """The observations as rows in :data:`OBSERVATION_COLUMNS` order: addresses
-        normalised and bogons marked, ports checked, record times clamped to now, lists as
-        JSON. One loop with everything bound locally: it runs for every observation."""
-        run_id, rule_id = self.run_id, key.rule_id
+        """The observations as rows in :data:`ROW_COLUMNS` order: addresses normalised and
+        bogons marked, ports checked, record times clamped to now. One loop with everything
+        bound locally: it runs for every observation."""
+        rule_id = key.rule_id
         stamp = to_micros(now())
-        encode = orjson.dumps
         classify, asn_of, transports = classify_ip, _asn, _TRANSPORTS
         rows: list[tuple[Any, ...]] = []
         append = rows.append
@@ -589,22 +629,18 @@ class RunHandle:
             transport = transports.get(obs.transport)
             if transport is None:
                 transport = (obs.transport or "tcp").lower()[:8]
-            hostnames = obs.hostnames
-            tags = obs.tags
             append(
                 (
-                    run_id,
-                    query_run_id,
                     ip,
                     port,
                     transport,
                     seen,
-                    encode(obs.evidence, default=str).decode(),
-                    encode(list(hostnames), default=str).decode() if hostnames else None,
+                    obs.evidence,
+                    obs.hostnames or None,
                     asn_of(obs.asn),
                     obs.org,
                     obs.country,
-                    encode(list(tags), default=str).decode() if tags else None,
+                    obs.tags or None,
                     obs.source,
                     drop,
                 )
@@ -617,7 +653,7 @@ class HotSql:
     """The page-writing statements in the driver's own parameter style."""
 
     insert_page: str
-    insert_observation: str
+    insert_batch: str
     count_query_run: str
     count_run: str
 
@@ -634,9 +670,9 @@ class HotSql:
                 f"observations, stored_at) VALUES ({marks(7)}) "
                 "ON CONFLICT (query_run_id, page) DO NOTHING"
             ),
-            insert_observation=(
-                f"INSERT INTO observations ({', '.join(OBSERVATION_COLUMNS)}) "
-                f"VALUES ({marks(len(OBSERVATION_COLUMNS))})"
+            insert_batch=(
+                "INSERT INTO observation_batches (run_id, query_run_id, page, observations, rows) "
+                f"VALUES ({marks(5)}) RETURNING id"
             ),
             count_query_run=(
                 f"UPDATE query_runs SET pages = pages + {mark}, credits = credits + {mark}, "

@@ -8,8 +8,8 @@ describe the same tables (a test compares them with a migrated database). Conven
   inserts, which the ingest benchmark depends on.
 - Lists (ports, engines, hostnames, evidence…) are JSON text written with orjson, for the same
   portability reason; they are never searched inside by SQL.
-- Observations carry no rule or query columns: their query run says which rule, engine and query
-  found them. That keeps the widest table narrow.
+- Observations are stored a batch to a row (:class:`ObservationBatch`), not a row each: see its
+  docstring for why and for how to query them one by one in SQL.
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ class Run(Base):
     label: Mapped[str | None] = mapped_column(Text)
     """Free text: an imported snapshot's commit and path."""
     observations: Mapped[int] = mapped_column(BigInteger, default=0)
-    applied_obs_id: Mapped[int] = mapped_column(BigInteger, default=0)
-    """Highest observation id already folded into indicators (finish_run's watermark)."""
+    applied_batch_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Highest observation batch id already folded into indicators (finish_run's watermark)."""
 
 
 class QueryRun(Base):
@@ -142,62 +142,60 @@ class Page(Base):
     stored_at: Mapped[datetime] = mapped_column(EpochMicros)
 
 
-class ObservationRow(Base):
-    """One service one query matched, as the engine or scan reported it.
+class ObservationBatch(Base):
+    """Up to :data:`~c2tracker.store.ingest.BATCH_ROWS` observations of one stored page, as one
+    JSON array of rows (:data:`~c2tracker.store.ingest.ROW_COLUMNS`; evidence, hostnames and
+    tags nested as JSON, not as text in text).
 
-    Indexed by run only: that index grows at its end as a run is written, so a page commit
-    touches one index page. Lookups by address go through :class:`ObservationIp`.
+    A row each cost more to write than everything else a run does: every observation paid the
+    driver's per-row binding and the table's per-row overhead, and a million-observation run
+    spent most of its time there. A page is written, read back (finishing a resumed run) and
+    searched (through :class:`ObservationIp`) whole anyway. The ``observations`` view made by
+    the migrations unnests the batches into one row per observation for SQL users.
     """
 
-    __tablename__ = "observations"
+    __tablename__ = "observation_batches"
     __table_args__ = (Index(None, "run_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(BigInteger)
-    """Denormalised from the query run so a run's rows are found without a join."""
+    """Denormalised from the query run so a run's batches are found without a join."""
     query_run_id: Mapped[int] = mapped_column(ForeignKey("query_runs.id", ondelete="CASCADE"))
-    ip: Mapped[str] = mapped_column(String(64))
-    port: Mapped[int | None] = mapped_column(Integer)
-    transport: Mapped[str] = mapped_column(String(8))
-    seen_at: Mapped[datetime | None] = mapped_column(EpochMicros)
-    """The record's own timestamp (clamped to the run's time), None when it had none."""
-    evidence: Mapped[str] = mapped_column(Text)
-    hostnames: Mapped[str | None] = mapped_column(Text)
-    asn: Mapped[str | None] = mapped_column(String(32))
-    org: Mapped[str | None] = mapped_column(Text)
-    country: Mapped[str | None] = mapped_column(String(8))
-    tags: Mapped[str | None] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(Text)
-    drop_reason: Mapped[str | None] = mapped_column(Text)
-    """Why the filters dropped it (bogon, unusable address); None when it counts."""
+    page: Mapped[int] = mapped_column(Integer)
+    observations: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[str] = mapped_column(Text)
 
 
 class ObservationIp(Base):
-    """Observations by address, for :meth:`~c2tracker.store.Store.lookup`.
+    """Which batches hold an address's observations, for :meth:`~c2tracker.store.Store.lookup`:
+    one row per address and finish of a run, keyed by the first of the batches it lists.
 
     Filled in bulk when a run is finished, in the transaction that folds the run into
-    indicators, rather than by an index on ``observations.ip``: such an index takes its entries
-    in random order, so every page commit of a run rewrote about one index page per row, which
-    made a run's writes several times slower than the rows themselves. A run's sightings
-    become searchable by address when its indicators appear. No foreign key: observations are
-    only removed with their query run, and readers join back to ``observations``.
+    indicators, in key order: a run's sightings become searchable by address when its
+    indicators appear. No foreign key: batches are only removed with their query run, and
+    readers join back to ``observation_batches``.
     """
 
     __tablename__ = "observation_ips"
     __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 (SQLAlchemy reads it)
 
     ip: Mapped[str] = mapped_column(String(64), primary_key=True)
-    observation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    """The first batch of :attr:`batches`."""
+    batches: Mapped[str] = mapped_column(Text)
+    """JSON list of the ids of the batches holding the address's observations, ascending."""
 
 
 class IndicatorRow(Base):
     """One IP for one family: what the lifecycle and the feeds work on."""
 
     __tablename__ = "indicators"
+    # No index on (expired, valid_until): every run rewrites valid_until of every indicator it
+    # sees, in random order, so such an index cost more to keep than the scan it saves once
+    # a run when looking for indicators whose window closed.
     __table_args__ = (
         UniqueConstraint("ip", "rule_id"),
         Index(None, "rule_id", "ip"),
-        Index(None, "expired", "valid_until"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -25,11 +25,13 @@ from c2tracker.model import (
 )
 from c2tracker.querylang.ast import Engine as QueryEngine
 from c2tracker.store import policy
+from c2tracker.store.models import from_micros, to_micros
 from c2tracker.store.tables import (
+    BATCHES,
     FAMILIES,
+    IN_CHUNK,
     INDICATORS,
     OBSERVATION_IPS,
-    OBSERVATIONS,
     QUERY_RUNS,
     RUNS,
     as_dt,
@@ -82,48 +84,69 @@ def lookup(store: Store, ip: str) -> IpHistory:
     indicators = list(
         iter_indicators(store, status=None, category=None, family=None, since=None, ip=address)
     )
-    seen = func.coalesce(OBSERVATIONS.c.seen_at, RUNS.c.started_at)
-    query = (
+    batch_query = (
         select(
-            OBSERVATIONS,
+            BATCHES.c.id,
+            BATCHES.c.rows,
+            BATCHES.c.run_id,
+            RUNS.c.started_at,
             QUERY_RUNS.c.rule_id,
             QUERY_RUNS.c.engine,
             QUERY_RUNS.c.query,
-            seen.label("seen"),
         )
-        .select_from(OBSERVATION_IPS)
-        .join(OBSERVATIONS, OBSERVATIONS.c.id == OBSERVATION_IPS.c.observation_id)
-        .join(QUERY_RUNS, QUERY_RUNS.c.id == OBSERVATIONS.c.query_run_id)
-        .join(RUNS, RUNS.c.id == OBSERVATIONS.c.run_id)
-        .where(OBSERVATION_IPS.c.ip == address, OBSERVATIONS.c.drop_reason.is_(None))
-        .order_by(seen, OBSERVATIONS.c.id)
+        .join(QUERY_RUNS, QUERY_RUNS.c.id == BATCHES.c.query_run_id)
+        .join(RUNS, RUNS.c.id == BATCHES.c.run_id)
     )
+    found: list[tuple[int, int, int, Sighting]] = []
     with store._read.connect() as conn:
-        sightings = [
-            Sighting(
-                ip=row.ip,
-                port=row.port,
-                transport=row.transport,
-                rule_id=row.rule_id,
-                engine=row.engine,
-                query=row.query,
-                run_id=row.run_id,
-                seen_at=as_dt(row.seen),
-                evidence=orjson.loads(row.evidence) if row.evidence else {},
-                hostnames=tuple(loads_list(row.hostnames)),
-                asn=row.asn,
-                org=row.org,
-                country=row.country,
+        batch_ids = sorted(
+            {
+                batch_id
+                for (listed,) in conn.execute(
+                    select(OBSERVATION_IPS.c.batches).where(OBSERVATION_IPS.c.ip == address)
+                )
+                for batch_id in loads_list(listed)
+            }
+        )
+        batches = [
+            batch
+            for start in range(0, len(batch_ids), IN_CHUNK)
+            for batch in conn.execute(
+                batch_query.where(BATCHES.c.id.in_(batch_ids[start : start + IN_CHUNK]))
             )
-            for row in conn.execute(query)
         ]
+        for batch in batches:
+            for index, row in enumerate(orjson.loads(batch.rows)):
+                # ROW_COLUMNS: ip, port, transport, seen_at, evidence, hostnames, asn, org,
+                # country, tags, source, drop_reason.
+                if row[0] != address or row[11] is not None:
+                    continue
+                seen = row[3] if row[3] is not None else to_micros(batch.started_at)
+                sighting = Sighting(
+                    ip=address,
+                    port=row[1],
+                    transport=row[2],
+                    rule_id=batch.rule_id,
+                    engine=batch.engine,
+                    query=batch.query,
+                    run_id=batch.run_id,
+                    seen_at=from_micros(seen),
+                    evidence=row[4] if isinstance(row[4], dict) else {},
+                    hostnames=tuple(row[5] or ()),
+                    asn=row[6],
+                    org=row[7],
+                    country=row[8],
+                )
+                found.append((seen, batch.id, index, sighting))
         matcher = policy.allow_matcher(conn)
-    asns = {i.asn for i in indicators} | {s.asn for s in sightings}
+    asns = {i.asn for i in indicators} | {item[3].asn for item in found}
     entry = None
     for asn in sorted(asns, key=lambda a: a or ""):
         entry = matcher.match(address, asn)
         if entry is not None:
             break
+    found.sort(key=lambda item: item[:3])
+    sightings = [item[3] for item in found]
     return IpHistory(
         ip=address,
         indicators=indicators,
@@ -283,18 +306,17 @@ def families(store: Store) -> list[tuple[str, int]]:
 
 
 def _ips_by_rule(conn: Connection, run_id: int, rule_id: str | None = None) -> dict[str, set[str]]:
-    # Filtering on the observation's own run id uses its index; the join only names the rule.
+    """Per rule, the addresses a run's observations kept (not dropped) found."""
     query = (
-        select(QUERY_RUNS.c.rule_id, OBSERVATIONS.c.ip)
-        .join(QUERY_RUNS, QUERY_RUNS.c.id == OBSERVATIONS.c.query_run_id)
-        .where(OBSERVATIONS.c.run_id == run_id, OBSERVATIONS.c.drop_reason.is_(None))
-        .distinct()
+        select(QUERY_RUNS.c.rule_id, BATCHES.c.rows)
+        .join(QUERY_RUNS, QUERY_RUNS.c.id == BATCHES.c.query_run_id)
+        .where(BATCHES.c.run_id == run_id)
     )
     if rule_id is not None:
         query = query.where(QUERY_RUNS.c.rule_id == rule_id)
     grouped: dict[str, set[str]] = defaultdict(set)
-    for rule, ip in conn.execute(query):
-        grouped[rule].add(ip)
+    for rule, rows in conn.execute(query.execution_options(yield_per=200)):
+        grouped[rule].update(row[0] for row in orjson.loads(rows) if row[11] is None)
     return grouped
 
 

@@ -40,7 +40,7 @@ from c2tracker.store.ingest import HotSql, RunHandle
 from c2tracker.store.lock import DEFAULT_WAIT_S, RunLock
 from c2tracker.store.operators import AuditRecord
 from c2tracker.store.rulemeta import RuleMeta
-from c2tracker.store.tables import OBSERVATIONS, RUNS, dumps, now
+from c2tracker.store.tables import BATCHES, RUNS, dumps, now
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class Store:
                 else:
                     # Every observation stored so far belongs to earlier runs: starting the
                     # watermark above them keeps finish_run's reads to this run's rows.
-                    watermark = int(conn.execute(select(func.max(OBSERVATIONS.c.id))).scalar() or 0)
+                    watermark = int(conn.execute(select(func.max(BATCHES.c.id))).scalar() or 0)
                     when = started_at or now()
                     run_id = conn.execute(
                         insert(RUNS).values(
@@ -162,7 +162,7 @@ class Store:
                             sources=dumps(list(sources)),
                             label=label,
                             observations=0,
-                            applied_obs_id=watermark,
+                            applied_batch_id=watermark,
                         )
                     ).inserted_primary_key[0]  # type: ignore[index]
                     resumed = False

@@ -19,8 +19,8 @@ from c2tracker.store.models import (
     AuditEntry,
     Family,
     IndicatorRow,
+    ObservationBatch,
     ObservationIp,
-    ObservationRow,
     Page,
     QueryRun,
     Revocation,
@@ -31,7 +31,7 @@ from c2tracker.store.models import (
 RUNS = cast(Table, Run.__table__)
 QUERY_RUNS = cast(Table, QueryRun.__table__)
 PAGES = cast(Table, Page.__table__)
-OBSERVATIONS = cast(Table, ObservationRow.__table__)
+BATCHES = cast(Table, ObservationBatch.__table__)
 OBSERVATION_IPS = cast(Table, ObservationIp.__table__)
 INDICATORS = cast(Table, IndicatorRow.__table__)
 FAMILIES = cast(Table, Family.__table__)
