@@ -148,6 +148,9 @@ class Indicator:
     org: str | None = None
     country: str | None = None
     hostnames: tuple[str, ...] = field(default_factory=tuple)
+    status_changed_at: datetime | None = None
+    """When a run or an operator last changed :attr:`status`; None while it is the status the
+    indicator was made with."""
 
     @property
     def is_blockable(self) -> bool:

@@ -173,6 +173,20 @@ def test_bad_paging_parameters(client: TestClient) -> None:
 
 
 def test_revocation_is_visible_to_taxii_at_once(client: TestClient) -> None:
+    def version() -> tuple[str, str]:
+        objects = get(client, f"/taxii2/api/collections/{ALL}/objects/", limit=1000).json()[
+            "objects"
+        ]
+        (found,) = [
+            o
+            for o in objects
+            if o["type"] == "indicator"
+            and f"'{C2_IPS[3]}'" in o["pattern"]
+            and o["labels"][1] == "cobalt-strike"
+        ]
+        return found["id"], found["modified"]
+
+    object_id, before = version()
     token = base64.b64encode(b"ops:operator-token-0987654321").decode()
     response = client.post(
         "/api/v1/revoke",
@@ -191,3 +205,14 @@ def test_revocation_is_visible_to_taxii_at_once(client: TestClient) -> None:
         o for o in objects if f"'{C2_IPS[3]}'" in o["pattern"] and "cobalt" in o["labels"][1]
     ]
     assert revoked[0]["revoked"] is True
+
+    # The revocation is a new version, so a client polling for changes since the old one is
+    # told about it (TAXII 2.1 §3.4.2, added_after).
+    _, after = version()
+    assert after > before
+    manifest = get(
+        client, f"/taxii2/api/collections/{ALL}/manifest/", added_after=before, limit=1000
+    ).json()
+    assert object_id in {entry["id"] for entry in manifest["objects"]}
+    versions = get(client, f"/taxii2/api/collections/{ALL}/objects/{object_id}/versions/")
+    assert versions.json()["versions"] == [after]

@@ -143,3 +143,31 @@ def test_allowlist_ip_cidr_asn_and_undo(store: Store) -> None:
     # New sightings of an allowlisted IP stay allowlisted.
     run(store, T0 + days(1), [obs("45.1.2.3")])
     assert one(store, "45.1.2.3").status is IndicatorStatus.ALLOWLISTED
+
+
+def test_status_changes_are_timestamped_and_nothing_else_moves_the_stamp(store: Store) -> None:
+    run(store, T0, [obs("45.1.2.3")])
+    assert one(store, "45.1.2.3").status_changed_at is None
+
+    store.revoke("45.1.2.3", "cobalt-strike", "sinkholed", "alice")
+    revoked = one(store, "45.1.2.3")
+    assert revoked.status is IndicatorStatus.REVOKED and revoked.status_changed_at is not None
+
+    # Seen again while revoked: still revoked, so the stamp stays.
+    run(store, T0 + days(1), [obs("45.1.2.3")])
+    assert one(store, "45.1.2.3").status_changed_at == revoked.status_changed_at
+
+    store.unrevoke("45.1.2.3", "cobalt-strike", "alice")
+    restored = one(store, "45.1.2.3")
+    assert restored.status is IndicatorStatus.ACTIVE
+    assert restored.status_changed_at is not None
+    assert restored.status_changed_at >= revoked.status_changed_at
+
+
+def test_expiry_by_a_run_stamps_the_status_change(store: Store) -> None:
+    run(store, T0, [obs("45.1.2.3")])
+    run(store, T0 + days(10), [obs("45.1.2.3")])
+    assert one(store, "45.1.2.3").status_changed_at is None
+    run(store, T0 + days(45), [])
+    expired = one(store, "45.1.2.3")
+    assert expired.status is IndicatorStatus.EXPIRED and expired.status_changed_at is not None

@@ -95,6 +95,7 @@ class IndicatorOut(BaseModel):
     confidence: int
     status: IndicatorStatus
     status_reason: str | None
+    status_changed_at: str | None
     valid_until: str | None
     malpedia: list[str]
     mitre: list[str]
@@ -244,6 +245,7 @@ def indicator_json(indicator: Indicator) -> dict[str, Any]:
         "confidence": indicator.confidence,
         "status": str(indicator.status),
         "status_reason": indicator.status_reason,
+        "status_changed_at": iso(indicator.status_changed_at),
         "valid_until": iso(indicator.valid_until),
         "malpedia": list(indicator.malpedia),
         "mitre": list(indicator.mitre),

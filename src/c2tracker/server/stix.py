@@ -10,8 +10,8 @@ status withdraws them (revoked, allowlisted, honeypot), which the bundle leaves 
 The TAXII side needs each object's id, version and ``date_added`` before building it, so that a
 page of 100 objects out of 200,000 costs 100 builds; :class:`Entry` carries those. An object's
 version is its ``modified``; the server keeps the current version only (TAXII 2.1 §3.5 allows
-this). ``date_added`` of an indicator is its version time (the last sighting), so polling with
-``added_after`` returns every indicator seen again since.
+this). ``date_added`` of an indicator is its version time (the last sighting or status change),
+so polling with ``added_after`` returns every indicator seen again or withdrawn since.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from c2tracker.feeds.formats.stix import (
     IDENTITY,
     TLP_CLEAR,
     family_objects,
+    indicator_modified,
     indicator_objects,
     indicator_stix_id,
     relationship_stix_id,
@@ -61,8 +62,9 @@ relationship_id = relationship_stix_id
 
 
 def version_of(indicator: Indicator) -> datetime:
-    """The indicator's ``modified``: when it was last seen (never before first seen)."""
-    return max(to_ms(indicator.first_seen), to_ms(indicator.last_seen))
+    """The indicator's ``modified``: its latest sighting or status change (never before first
+    seen), as the published bundle writes it."""
+    return to_ms(indicator_modified(indicator))
 
 
 def family_info(sample: Indicator, rule: RuleSummary | None) -> FamilyInfo:

@@ -80,12 +80,13 @@ _INSERT_COLUMNS = (
     "hostnames",
     "first_run_id",
     "last_run_id",
+    "status_changed_at",
 )
 
 #: Columns a run may change on a stored indicator: all but its key and the run that made it.
 _UPDATE_COLUMNS = tuple(c for c in _INSERT_COLUMNS if c not in {"ip", "rule_id", "first_run_id"})
 
-_TIME_COLUMNS = frozenset({"first_seen", "last_seen", "valid_until"})
+_TIME_COLUMNS = frozenset({"first_seen", "last_seen", "valid_until", "status_changed_at"})
 
 
 @dataclass(slots=True)
@@ -180,12 +181,18 @@ class Finisher:
                     if row.id not in changed:
                         candidates[row.id] = dict(row._mapping)
 
+            stamp = now()
             for values in changed.values():
+                status = values["status"]
                 settler.settle(values)
+                if values["status"] != status:
+                    values["status_changed_at"] = stamp
             for row_id, values in candidates.items():
                 before = tuple(values[c] for c in _SETTLED)
                 settler.settle(values)
                 if before != tuple(values[c] for c in _SETTLED):
+                    if values["status"] != before[0]:
+                        values["status_changed_at"] = stamp
                     changed[row_id] = values
 
             self._write_indicators(conn, new_rows, list(changed.values()))
@@ -424,6 +431,7 @@ class Finisher:
                         dumps(sorted(agg.hostnames)[:50]) if agg.hostnames else "[]",
                         self.run_id,
                         self.run_id,
+                        None,
                     )
                 )
                 continue
@@ -666,7 +674,11 @@ def _union(text: str, more: Iterable[Any]) -> str:
 
 def _as_params(row: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(
-        to_micros(row[c]) if c in _TIME_COLUMNS else bool(row[c]) if c == "expired" else row[c]
+        (None if row[c] is None else to_micros(row[c]))
+        if c in _TIME_COLUMNS
+        else bool(row[c])
+        if c == "expired"
+        else row[c]
         for c in columns
     )
 

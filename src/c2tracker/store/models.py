@@ -221,6 +221,9 @@ class IndicatorRow(Base):
     hostnames: Mapped[str] = mapped_column(Text)
     first_run_id: Mapped[int] = mapped_column(BigInteger)
     last_run_id: Mapped[int] = mapped_column(BigInteger)
+    status_changed_at: Mapped[datetime | None] = mapped_column(EpochMicros)
+    """When a run or an operator last changed the status; None while it is the status the
+    indicator was made with. Moves the STIX ``modified`` so TAXII clients see revocations."""
 
 
 class Family(Base):

@@ -159,6 +159,7 @@ def refresh_status(store: Store, conn: Connection, where: list[Any]) -> int:
     windows = policy.Windows(conn, store.settings)
     latest_run = policy.latest_run_time(conn)
     clock = policy.check_clock(conn, None)
+    stamp = now()
     updates = []
     for row in conn.execute(select(INDICATORS).where(*where)):
         status, reason = policy.status_of(
@@ -171,12 +172,25 @@ def refresh_status(store: Store, conn: Connection, where: list[Any]) -> int:
             latest_run,
         )
         if status.value != row.status or reason != row.status_reason:
-            updates.append({"_id": row.id, "status": status.value, "status_reason": reason})
+            updates.append(
+                {
+                    "_id": row.id,
+                    "status": status.value,
+                    "status_reason": reason,
+                    # A new reason for the same status is no new status.
+                    "changed_at": stamp if status.value != row.status else row.status_changed_at,
+                }
+            )
     if updates:
+        changed_at = bindparam("changed_at", type_=INDICATORS.c.status_changed_at.type)
         conn.execute(
             update(INDICATORS)
             .where(INDICATORS.c.id == bindparam("_id"))
-            .values(status=bindparam("status"), status_reason=bindparam("status_reason")),
+            .values(
+                status=bindparam("status"),
+                status_reason=bindparam("status_reason"),
+                status_changed_at=changed_at,
+            ),
             updates,
         )
     return len(updates)

@@ -358,4 +358,5 @@ def _indicator_from_row(row: Any) -> Indicator:
         org=row.org,
         country=row.country,
         hostnames=tuple(loads_list(row.hostnames)),
+        status_changed_at=row.status_changed_at,
     )

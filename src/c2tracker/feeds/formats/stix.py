@@ -24,6 +24,7 @@ one object per line, so memory does not grow with the feed.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -188,10 +189,20 @@ def family_objects(family: FamilyInfo) -> list[Any]:
     return [sdo, infrastructure, hosts]
 
 
+def indicator_modified(indicator: Indicator) -> datetime:
+    """An indicator's STIX version: its latest sighting or status change, never before it was
+    first seen. A status change (revoked, expired, allowlisted…) makes a new version, so TAXII
+    clients polling for changes learn of it."""
+    moments = [as_utc(indicator.first_seen), as_utc(indicator.last_seen)]
+    if indicator.status_changed_at is not None:
+        moments.append(as_utc(indicator.status_changed_at))
+    return max(moments)
+
+
 def _indicator_fields(indicator: Indicator, family: FamilyInfo) -> dict[str, Any]:
     kind = "ipv6-addr" if ":" in indicator.ip else "ipv4-addr"
     created = indicator.first_seen
-    modified = max(as_utc(indicator.last_seen), as_utc(created))
+    modified = indicator_modified(indicator)
     ports = ", ".join(str(port) for port in indicator.ports) or "unknown"
     fields: dict[str, Any] = {
         "type": "indicator",
