@@ -125,6 +125,10 @@ def test_families_rules_runs_status(client: TestClient) -> None:
     assert outcomes["xmrig"][0] == "failed"
     assert detail["queries_failed"] == 1
     assert client.get("/api/v1/runs/99").status_code == 404
+    for beyond in (0, -1, 2**63, 10**30):
+        missing = client.get(f"/api/v1/runs/{beyond}")
+        assert missing.status_code == 404, beyond
+        assert client.get(f"/runs/{beyond}").status_code == 404, beyond
 
     status = client.get("/api/v1/status").json()
     assert status["active_indicators"] == 34

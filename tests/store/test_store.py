@@ -194,6 +194,16 @@ def test_killed_run_leaves_a_consistent_resumable_store(store: Store, store_url:
     assert store.runs(1)[0].status == "ok"
 
 
+def test_one_run_by_id(store: Store) -> None:
+    first = run(store, T0, [obs("45.1.1.1")])
+    second = run(store, T0 + days(1), [])
+    assert store.run(first) == store.runs(2)[1]
+    found = store.run(second)
+    assert found is not None and found.id == second and found.observations == 0
+    assert found.queries_ok == sum(len(r.queries) for r in RULES)
+    assert store.run(second + 1) is None
+
+
 def test_exception_marks_run_failed_and_resumable(store: Store) -> None:
     with pytest.raises(RuntimeError), store.begin_run(["shodan"]) as handle:
         raise RuntimeError("network down")

@@ -4,7 +4,7 @@ per-rule statistics, families. Readers use the read engine and never take the ru
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -158,24 +158,36 @@ def lookup(store: Store, ip: str) -> IpHistory:
 def runs(store: Store, limit: int) -> list[RunInfo]:
     with store._read.connect() as conn:
         run_rows = conn.execute(select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)).all()
-        if not run_rows:
-            return []
-        ids = [row.id for row in run_rows]
-        counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        credits: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for row in conn.execute(
-            select(
-                QUERY_RUNS.c.run_id,
-                QUERY_RUNS.c.engine,
-                QUERY_RUNS.c.outcome,
-                func.count(),
-                func.sum(QUERY_RUNS.c.credits),
-            )
-            .where(QUERY_RUNS.c.run_id.in_(ids))
-            .group_by(QUERY_RUNS.c.run_id, QUERY_RUNS.c.engine, QUERY_RUNS.c.outcome)
-        ):
-            counts[row[0]][row[2]] += int(row[3])
-            credits[row[0]][row[1]] += int(row[4] or 0)
+        return _run_infos(conn, run_rows)
+
+
+def run(store: Store, run_id: int) -> RunInfo | None:
+    with store._read.connect() as conn:
+        run_rows = conn.execute(select(RUNS).where(RUNS.c.id == run_id)).all()
+        infos = _run_infos(conn, run_rows)
+    return infos[0] if infos else None
+
+
+def _run_infos(conn: Connection, run_rows: Sequence[Any]) -> list[RunInfo]:
+    """The runs of ``run_rows`` with their query outcomes and credits counted."""
+    if not run_rows:
+        return []
+    ids = [row.id for row in run_rows]
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    credits: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in conn.execute(
+        select(
+            QUERY_RUNS.c.run_id,
+            QUERY_RUNS.c.engine,
+            QUERY_RUNS.c.outcome,
+            func.count(),
+            func.sum(QUERY_RUNS.c.credits),
+        )
+        .where(QUERY_RUNS.c.run_id.in_(ids))
+        .group_by(QUERY_RUNS.c.run_id, QUERY_RUNS.c.engine, QUERY_RUNS.c.outcome)
+    ):
+        counts[row[0]][row[2]] += int(row[3])
+        credits[row[0]][row[1]] += int(row[4] or 0)
     infos = []
     for row in run_rows:
         outcome = counts[row.id]

@@ -227,6 +227,10 @@ class Store:
         """The latest runs, newest first."""
         return reads.runs(self, limit)
 
+    def run(self, run_id: int) -> RunInfo | None:
+        """Run ``run_id``, or None when there is no such run."""
+        return reads.run(self, run_id)
+
     def query_runs(self, run_id: int) -> list[QueryRunInfo]:
         """Every query's outcome in run ``run_id``, in the order they started."""
         return reads.query_runs(self, run_id)
