@@ -3,6 +3,7 @@ row-per-observation stores (revision 0003) into batches — on both backends."""
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 import subprocess
@@ -303,3 +304,11 @@ def test_closing_a_handle_commits_its_group_and_drops_its_connection(store: Stor
     handle.close()
     assert handle._page_conn is None
     assert _count(store, "SELECT count(*) FROM pages") == 1
+
+
+def test_a_run_hides_the_heap_from_the_collector_until_it_is_closed(store: Store) -> None:
+    gc.unfreeze()  # a handle another test left open may have frozen it
+    assert gc.get_freeze_count() == 0
+    with store.begin_run(["scan"]):
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
