@@ -375,6 +375,8 @@ class Finisher:
         new_rows: list[tuple[Any, ...]] = []
         changed: dict[int, dict[str, Any]] = {}
         found_by: dict[frozenset[int], tuple[list[str], list[str], str, str]] = {}
+        # Most indicators of a run share one of a few port sets.
+        port_texts: dict[frozenset[int], str] = {}
 
         for (ip, rule_id), agg in pairs:
             verdict = verdicts.get(ip)
@@ -395,7 +397,10 @@ class Finisher:
             engines, queries, engines_text, queries_text = names
             stored = existing.get((ip, rule_id))
             if stored is None:
-                ports_text = dumps(sorted(agg.ports))
+                port_set = frozenset(agg.ports)
+                ports_text = port_texts.get(port_set)
+                if ports_text is None:
+                    ports_text = port_texts[port_set] = dumps(sorted(port_set))
                 settled = settler.decide(
                     ip=ip,
                     rule_id=rule_id,
@@ -568,6 +573,9 @@ class _Settler:
         self._queries: dict[tuple[str, str], tuple[int, datetime | None, Fidelity]] = {}
         self._engines: dict[str, int] = {}
         self._scores: dict[Factors, int] = {}
+        self._decided: dict[
+            tuple[str, str, str, int, bool, int], tuple[int, datetime | None, int | None, int]
+        ] = {}
 
     def settle(self, values: dict[str, Any]) -> None:
         """Settles an indicator held as a dict of column values (datetimes for times)."""
@@ -603,28 +611,19 @@ class _Settler:
         cohosted: int,
         last_seen: int,
     ) -> Settled:
-        window = self.windows(rule_id)
-        count, when, best = self._about_queries(rule_id, queries)
+        key = (rule_id, queries, engines, times_seen, honeypot is not None, cohosted)
+        known = self._decided.get(key)
+        if known is None:
+            known = self._decided[key] = self._inputs(
+                rule_id, queries, engines, times_seen, honeypot is not None, cohosted
+            )
+        window, when, when_us, score = known
         until = last_seen + window * MICROS_PER_DAY
         # lifecycle.is_expired, on integers: a check after the window closed.
-        when_us = None if when is None else to_micros(when)
         expired = when_us is not None and when_us > until
 
-        factors = Factors(
-            fidelity=best,
-            queries=count,
-            engines=self._independent_engines(engines),
-            times_seen=times_seen,
-            dual_use=bool(self.dual_use.get(rule_id, False)),
-            honeypot=honeypot is not None,
-            cohosted=cohosted,
-        )
-        score = self._scores.get(factors)
-        if score is None:
-            score = self._scores[factors] = confidence.score(factors)
-
         revoked = policy.revoked_reason(self.revoked, ip, rule_id) if self.revoked else None
-        allowed = policy.allowlisted(self.matcher, ip, asn)
+        allowed = policy.allowlisted(self.matcher, ip, asn) if self.matcher else None
         if (
             revoked is None
             and allowed is None
@@ -648,6 +647,32 @@ class _Settler:
             )
         )
         return Settled(until, expired, score, status.value, reason)
+
+    def _inputs(
+        self,
+        rule_id: str,
+        queries: str,
+        engines: str,
+        times_seen: int,
+        honeypot: bool,
+        cohosted: int,
+    ) -> tuple[int, datetime | None, int | None, int]:
+        """(window in days, the lifecycle clock, the same in microseconds, confidence) for the
+        inputs many indicators of a run share: remembered by :meth:`decide`."""
+        count, when, best = self._about_queries(rule_id, queries)
+        factors = Factors(
+            fidelity=best,
+            queries=count,
+            engines=self._independent_engines(engines),
+            times_seen=times_seen,
+            dual_use=bool(self.dual_use.get(rule_id, False)),
+            honeypot=honeypot,
+            cohosted=cohosted,
+        )
+        score = self._scores.get(factors)
+        if score is None:
+            score = self._scores[factors] = confidence.score(factors)
+        return self.windows(rule_id), when, None if when is None else to_micros(when), score
 
     def _about_queries(self, rule_id: str, text: str) -> tuple[int, datetime | None, Fidelity]:
         """(how many, the lifecycle clock, the best fidelity) of an indicator's queries."""
