@@ -312,3 +312,29 @@ def test_a_run_hides_the_heap_from_the_collector_until_it_is_closed(store: Store
     with store.begin_run(["scan"]):
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_evidence_json_cannot_hold_is_replaced_not_fatal(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    deep: dict[str, object] = {}
+    node = deep
+    for _ in range(300):  # deeper than orjson writes
+        node["x"] = {}
+        node = node["x"]  # type: ignore[assignment]
+    hostile = obs("45.0.0.66")
+    hostile.evidence = {"html": deep, "big": 2**80}
+    hostile.org = "Bad \udc80 Org"
+    hostile.hostnames = ("ok.example", "\ud800.example")
+    q = CS.queries[0]
+    with store.begin_run(["scan"]) as handle:
+        qrid = handle.start_query(CS.id, q.engine, q.query)
+        handle.record_page(qrid, 1, [obs("45.0.0.1"), hostile], credits=0)
+        handle.finish_query(qrid, QueryOutcome.OK)
+        store.finish_run(handle, RULES)
+    assert sorted(i.ip for i in store.iter_indicators()) == ["45.0.0.1", "45.0.0.66"]
+    (sighting,) = store.lookup("45.0.0.66").sightings
+    assert "c2tracker.unstorable" in sighting.evidence
+    assert sighting.org == "Bad ? Org" and sighting.hostnames == ()
+    assert store.lookup("45.0.0.1").sightings[0].evidence == {"ssl.cert.serial": 146473198}
+    assert "45.0.0.66" in caplog.text and "not storable" in caplog.text

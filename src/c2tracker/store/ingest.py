@@ -127,9 +127,41 @@ def _freeze_heap() -> bool:
     return True
 
 
-def dump_batch(rows: Sequence[Sequence[Any]]) -> str:
-    """A batch's rows as the JSON text stored."""
-    return orjson.dumps(rows, default=str, option=_BATCH_JSON).decode()
+def dump_batch(rows: Sequence[Sequence[Any]]) -> tuple[str, Sequence[Sequence[Any]]]:
+    """A batch's rows as the JSON text stored, and the rows that text holds (the same rows
+    unless some had to be cleaned: the fold must see what is stored).
+
+    A value JSON cannot hold (evidence nested deeper than orjson writes, integers beyond 64
+    bits, text with lone surrogates: hostile scan data can carry all three) is replaced, in
+    that row only, by a note saying why (evidence) or a cleaned copy, so one record never
+    costs the rest of its page.
+    """
+    try:
+        return orjson.dumps(rows, default=str, option=_BATCH_JSON).decode(), rows
+    except orjson.JSONEncodeError:
+        cleaned = [_storable(row) for row in rows]
+        return orjson.dumps(cleaned, default=str, option=_BATCH_JSON).decode(), cleaned
+
+
+def _storable(row: Sequence[Any]) -> list[Any]:
+    fixed = list(row)
+    for index, value in enumerate(fixed):
+        try:
+            orjson.dumps(value, default=str, option=_BATCH_JSON)
+        except orjson.JSONEncodeError as exc:
+            log.warning(
+                "observation of %s: %s not storable as JSON (%s), replaced",
+                fixed[0],
+                ROW_COLUMNS[index],
+                exc,
+            )
+            if isinstance(value, str):
+                fixed[index] = value.encode("utf-8", "replace").decode("utf-8")
+            elif index == 4:
+                fixed[index] = {"c2tracker.unstorable": str(exc)}
+            else:
+                fixed[index] = None
+    return fixed
 
 
 @dataclass(slots=True)
@@ -262,7 +294,7 @@ class _Group:
         self.opened_at: float | None = None
         self.pages = 0
         self.rows = 0
-        self.pending: list[tuple[int, int, Sequence[tuple[Any, ...]]]] = []
+        self.pending: list[tuple[int, int, Sequence[Sequence[Any]]]] = []
         """(query run id, batch id, rows) of every batch written."""
         self.query_runs: dict[int, tuple[int, int, int]] = {}
         """Query run id → (pages, credits, results) written in the group."""
@@ -550,10 +582,10 @@ class RunHandle:
                 else:
                     group.count(query_run_id, len(rows), credits)
                     for start in range(0, len(rows), BATCH_ROWS):
-                        batch = rows[start : start + BATCH_ROWS]
+                        text, batch = dump_batch(rows[start : start + BATCH_ROWS])
                         cursor.execute(
                             sql.insert_batch,
-                            (self.run_id, query_run_id, page, len(batch), dump_batch(batch)),
+                            (self.run_id, query_run_id, page, len(batch), text),
                         )
                         group.pending.append((query_run_id, int(cursor.fetchone()[0]), batch))
             except BaseException as exc:
