@@ -347,12 +347,9 @@ class Finisher:
     ) -> dict[tuple[str, str], dict[str, Any]]:
         """Stored indicators of every IP in the fold, and of every family of a honeypot IP."""
         existing: dict[tuple[str, str], dict[str, Any]] = {}
+        if conn.execute(select(INDICATORS.c.id).limit(1)).first() is None:
+            return existing
         ips = sorted({ip for ip, _ in fold.pairs} | honeypot_ips)
-        if not ips:
-            return existing
-        any_stored = conn.execute(select(INDICATORS.c.id).limit(1)).first()
-        if any_stored is None:
-            return existing
         for start in range(0, len(ips), IN_CHUNK):
             chunk = ips[start : start + IN_CHUNK]
             for row in conn.execute(select(INDICATORS).where(INDICATORS.c.ip.in_(chunk))):
