@@ -197,12 +197,12 @@ def store_ingest(
     url: str, observations: list[Observation], rules: list[SimpleRule], *, credits: int = 0
 ) -> tuple[Timing, Timing]:
     """(recording, finishing) times: pages recorded as a collect does, then finish_run, which
-    is timed apart. ``credits=0`` is a scan-data collect (free pages, committed in groups);
-    ``credits=1`` a live one (every page committed before the next)."""
+    is timed apart. Recorded in a bulk section as a scan-data collect records: ``credits=0``
+    pages are committed in groups; ``credits=1`` pages one by one, as a live collect's."""
     store = Store.open(url)
     grouped = by_query(observations)
     with store.begin_run(["shodan", "censys"]) as run:
-        with Clock() as recording:
+        with Clock() as recording, run.bulk():
             for (rule_id, engine, query), found in grouped.items():
                 qrid = run.start_query(rule_id, engine, query)
                 for page, offset in enumerate(range(0, len(found), PAGE), start=1):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -173,15 +174,23 @@ class RunRecorder(Protocol):
     """How a collect run reports progress; the store implements it.
 
     Every method commits before it returns, so a crash loses at most the page being fetched, and
-    ``collect --resume`` continues from the last stored page. The one exception is a free page
-    (``credits=0``, such as scan data read from a file): the store may hold it in a group that
-    it commits within a second, or at the next other call, since storing it again costs nothing.
+    ``collect --resume`` continues from the last stored page. The one exception is
+    :meth:`bulk`: inside it, free pages (``credits=0``) and the queries around them are committed
+    in groups of up to a second's work, for sources that write from memory back to back.
     """
 
     run_id: int
 
     def start_query(self, rule_id: str, engine: Engine, query: str) -> int:
         """Registers (or, on resume, finds) the query run and returns its id."""
+        ...
+
+    def bulk(self) -> AbstractContextManager[None]:
+        """A section of writes made back to back from memory (scan data, imports): free pages
+        and the starts and ends of queries inside it are committed in groups of up to a
+        second's work, all of it by the section's end. A crash loses at most the open group,
+        which costs nothing to write again; a page that cost credits is still committed at
+        once. No other write to the store may wait on the section's thread inside it."""
         ...
 
     def stored_pages(self, query_run_id: int) -> Sequence[PageCheckpoint]:

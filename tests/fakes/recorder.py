@@ -9,7 +9,8 @@ fast.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from c2tracker.model import Engine, Observation, PageCheckpoint, QueryOutcome
@@ -57,6 +58,19 @@ class MemoryRecorder:
     def __init__(self, history: MemoryHistory, run_id: int) -> None:
         self.history = history
         self.run_id = run_id
+        self.bulk_sections = 0
+        self.in_bulk = False
+        self.pages_in_bulk = 0
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Nothing to group in memory: the section is only counted, for tests to see."""
+        self.bulk_sections += 1
+        self.in_bulk = True
+        try:
+            yield
+        finally:
+            self.in_bulk = False
 
     def _mine(self) -> list[QueryRunRecord]:
         return [q for q in self.history.query_runs if q.run_id == self.run_id]
@@ -91,6 +105,7 @@ class MemoryRecorder:
             raise AssertionError(f"page {page} of query run {query_run_id} stored twice")
         run.pages.append(PageCheckpoint(page, next_token, total, credits))
         run.observations.extend(observations)
+        self.pages_in_bulk += self.in_bulk
 
     def finish_query(
         self,

@@ -221,8 +221,11 @@ def test_scan_files_record_one_ok_query_run_per_rule_query(tmp_path: Path) -> No
         ],
     )
     history = MemoryHistory()
+    recorder = history.begin_run()
 
-    report = collect_scan([path], [rule], history.begin_run(), source=f"scan:{path}")
+    report = collect_scan([path], [rule], recorder, source=f"scan:{path}")
+    # Everything is in memory once matched: the pages are written in one bulk section.
+    assert (recorder.bulk_sections, recorder.pages_in_bulk) == (1, 1)
 
     assert (report.skipped, report.observations) == (1, 5)
     # Lines a raw-line prefilter rules out unparsed (the nginx banner) are counted apart.

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,6 @@ from sqlalchemy import create_engine, text
 from c2tracker.errors import StoreError
 from c2tracker.model import QueryOutcome
 from c2tracker.store import Store, ingest, migrate
-from c2tracker.store.ingest import HotSql
 
 from .helpers import CS, RULES, SLIVER, T0, obs
 
@@ -31,24 +31,39 @@ def _count(store: Store, sql: str) -> int:
 def test_free_pages_wait_for_their_group_and_paid_pages_do_not(store: Store) -> None:
     q = CS.queries[0]
     with store.begin_run(["scan"]) as handle:
-        qrid = handle.start_query(CS.id, q.engine, q.query)
-        handle.record_page(qrid, 1, [obs("45.0.0.1")], credits=0)
-        assert _count(store, "SELECT count(*) FROM pages") == 0
+        with handle.bulk():
+            qrid = handle.start_query(CS.id, q.engine, q.query)
+            handle.record_page(qrid, 1, [obs("45.0.0.1")], credits=0)
+            assert _count(store, "SELECT count(*) FROM pages") == 0
+            assert _count(store, "SELECT count(*) FROM query_runs") == 0
 
-        handle.record_page(qrid, 2, [obs("45.0.0.2")], credits=1)
-        assert _count(store, "SELECT count(*) FROM pages") == 2
+            handle.record_page(qrid, 2, [obs("45.0.0.2")], credits=1)
+            assert _count(store, "SELECT count(*) FROM pages") == 2
 
-        handle.record_page(qrid, 3, [obs("45.0.0.3")], credits=0)
-        assert [p.page for p in handle.stored_pages(qrid)] == [1, 2, 3]
-        handle.record_page(qrid, 4, [obs("45.0.0.4")], credits=0)
-        handle.finish_query(qrid, QueryOutcome.OK)
+            handle.record_page(qrid, 3, [obs("45.0.0.3")], credits=0)
+            assert [p.page for p in handle.stored_pages(qrid)] == [1, 2, 3]
+            handle.record_page(qrid, 4, [obs("45.0.0.4")], credits=0)
+            handle.finish_query(qrid, QueryOutcome.OK)
+            assert _count(store, "SELECT count(*) FROM pages") == 3
         assert _count(store, "SELECT count(*) FROM pages") == 4
         assert _count(store, f"SELECT pages FROM query_runs WHERE id = {qrid}") == 4
         assert _count(store, f"SELECT results FROM query_runs WHERE id = {qrid}") == 4
         assert _count(store, f"SELECT credits FROM query_runs WHERE id = {qrid}") == 1
+        assert store.query_runs(handle.run_id)[0].outcome == QueryOutcome.OK
         store.finish_run(handle, RULES)
     assert sorted(i.ip for i in store.iter_indicators()) == [f"45.0.0.{n}" for n in (1, 2, 3, 4)]
     assert store.runs(1)[0].observations == 4
+
+
+def test_outside_a_bulk_section_every_call_commits(store: Store) -> None:
+    q = CS.queries[0]
+    with store.begin_run(["scan"]) as handle:
+        qrid = handle.start_query(CS.id, q.engine, q.query)
+        assert _count(store, "SELECT count(*) FROM query_runs") == 1
+        handle.record_page(qrid, 1, [obs("45.0.0.1")], credits=0)
+        assert _count(store, "SELECT count(*) FROM pages") == 1
+        handle.finish_query(qrid, QueryOutcome.OK)
+        assert store.query_runs(handle.run_id)[0].outcome == QueryOutcome.OK
 
 
 def test_a_group_is_committed_once_it_is_big_enough(
@@ -56,7 +71,7 @@ def test_a_group_is_committed_once_it_is_big_enough(
 ) -> None:
     monkeypatch.setattr(ingest, "GROUP_ROWS", 3)
     q = CS.queries[0]
-    with store.begin_run(["scan"]) as handle:
+    with store.begin_run(["scan"]) as handle, handle.bulk():
         qrid = handle.start_query(CS.id, q.engine, q.query)
         handle.record_page(qrid, 1, [obs("45.0.0.1"), obs("45.0.0.2")], credits=0)
         assert _count(store, "SELECT count(*) FROM pages") == 0
@@ -67,10 +82,11 @@ def test_a_group_is_committed_once_it_is_big_enough(
 def test_a_page_recorded_twice_in_one_group_is_stored_once(store: Store) -> None:
     q = CS.queries[0]
     with store.begin_run(["scan"]) as handle:
-        qrid = handle.start_query(CS.id, q.engine, q.query)
-        handle.record_page(qrid, 1, [obs("45.0.0.1")], credits=0)
-        handle.record_page(qrid, 1, [obs("45.0.0.9")], credits=0)
-        handle.finish_query(qrid, QueryOutcome.OK)
+        with handle.bulk():
+            qrid = handle.start_query(CS.id, q.engine, q.query)
+            handle.record_page(qrid, 1, [obs("45.0.0.1")], credits=0)
+            handle.record_page(qrid, 1, [obs("45.0.0.9")], credits=0)
+            handle.finish_query(qrid, QueryOutcome.OK)
         store.finish_run(handle, RULES)
     assert [i.ip for i in store.iter_indicators()] == ["45.0.0.1"]
     assert store.runs(1)[0].observations == 1
@@ -83,12 +99,12 @@ def test_a_failed_group_stores_nothing_and_leaves_no_indicator(store: Store) -> 
         handle.record_page(qrid, 1, [obs("45.0.0.1")], credits=1)
         good = store._sql
         # A counter update the database refuses makes the commit of the group fail.
-        store._sql = HotSql(
-            good.insert_page, good.insert_batch, "UPDATE no_such_table SET x = 1", good.count_run
-        )
-        handle.record_page(qrid, 2, [obs("45.0.0.2")], credits=0)
-        with pytest.raises(StoreError, match="page"):
-            handle.finish_query(qrid, QueryOutcome.OK)
+        store._sql = replace(good, count_query_run="UPDATE no_such_table SET x = 1")
+        with handle.bulk():
+            handle.record_page(qrid, 2, [obs("45.0.0.2")], credits=0)
+            handle.finish_query(qrid, QueryOutcome.OK)  # joins the open group
+            with pytest.raises(StoreError, match="page"):
+                handle.stored_pages(qrid)
         store._sql = good
 
         assert [p.page for p in handle.stored_pages(qrid)] == [1]
@@ -111,11 +127,12 @@ CRASHER = textwrap.dedent(
     handle = store.begin_run(["scan"])
     q = CS.queries[0]
     qrid = handle.start_query(CS.id, q.engine, q.query)
-    handle.record_page(qrid, 1, [obs("45.0.0.1")], credits=0)
-    handle.stored_pages(qrid)
-    handle.record_page(qrid, 2, [obs("45.0.0.2")], credits=0)
-    print(handle.run_id, qrid, flush=True)
-    os.kill(os.getpid(), signal.SIGKILL)
+    with handle.bulk():
+        handle.record_page(qrid, 1, [obs("45.0.0.1")], credits=0)
+        handle.stored_pages(qrid)
+        handle.record_page(qrid, 2, [obs("45.0.0.2")], credits=0)
+        print(handle.run_id, qrid, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
     """
 )
 
@@ -299,10 +316,13 @@ def test_closing_a_handle_commits_its_group_and_drops_its_connection(store: Stor
     # A handle closed without finishing commits its group and gives its connection back.
     q = CS.queries[0]
     handle = store.begin_run(["scan"])
+    section = handle.bulk()
+    section.__enter__()  # never left: closing must commit what it holds
     qrid = handle.start_query(CS.id, q.engine, q.query)
     handle.record_page(qrid, 1, [obs("45.0.0.1")], credits=0)
+    assert _count(store, "SELECT count(*) FROM pages") == 0
     handle.close()
-    assert handle._page_conn is None
+    assert section is not None and handle._page_conn is None
     assert _count(store, "SELECT count(*) FROM pages") == 1
 
 

@@ -116,32 +116,52 @@ def _import_snapshot(
     rules: list[RuleMeta],
     report: ImportReport,
 ) -> None:
+    # Families first: making one writes to the store, which must not wait inside the bulk
+    # section below.
+    files: list[tuple[str, str, str]] = []
+    for name, text in sorted(snapshot.files.items()):
+        rule_id = mapper.rule_for(name)
+        if rule_id is None:
+            rule_id = _synthetic_family(store, name)
+            report.unmapped[name] = rule_id
+        else:
+            report.mapped[name] = rule_id
+        files.append((name, text, rule_id))
+
     with store.begin_run(
         [SOURCE], kind="import", started_at=snapshot.when, label=snapshot.label
     ) as run:
-        for name, text in sorted(snapshot.files.items()):
-            rule_id = mapper.rule_for(name)
-            if rule_id is None:
-                rule_id = _synthetic_family(store, name)
-                report.unmapped[name] = rule_id
-            else:
-                report.mapped[name] = rule_id
-            qrid = run.start_query(rule_id, ENGINE, f"C2-Tracker feed file of {rule_id}")
-            evidence = {"c2-tracker.file": f"data/{name} IPs.txt", "snapshot": snapshot.label}
-            rows = []
-            for line in text.splitlines():
-                value = line.strip()
-                if not value or value.startswith("#"):
-                    continue
-                ip, drop = classify_ip(value)
-                report.refused += drop is not None
-                rows.append(
-                    (ip, None, "tcp", None, evidence, None, None, None, None, None, SOURCE, drop)
-                )
-            for page, start in enumerate(range(0, max(len(rows), 1), _ROWS_PER_PAGE), start=1):
-                run.record_rows(qrid, page, rows[start : start + _ROWS_PER_PAGE])
-            report.observations += len(rows)
-            run.finish_query(qrid, QueryOutcome.OK)
+        with run.bulk():
+            for name, text, rule_id in files:
+                qrid = run.start_query(rule_id, ENGINE, f"C2-Tracker feed file of {rule_id}")
+                evidence = {"c2-tracker.file": f"data/{name} IPs.txt", "snapshot": snapshot.label}
+                rows = []
+                for line in text.splitlines():
+                    value = line.strip()
+                    if not value or value.startswith("#"):
+                        continue
+                    ip, drop = classify_ip(value)
+                    report.refused += drop is not None
+                    rows.append(
+                        (
+                            ip,
+                            None,
+                            "tcp",
+                            None,
+                            evidence,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            SOURCE,
+                            drop,
+                        )
+                    )
+                for page, start in enumerate(range(0, max(len(rows), 1), _ROWS_PER_PAGE), 1):
+                    run.record_rows(qrid, page, rows[start : start + _ROWS_PER_PAGE])
+                report.observations += len(rows)
+                run.finish_query(qrid, QueryOutcome.OK)
         store.finish_run(run, rules)
         report.runs.append(run.run_id)
         report.snapshots += 1

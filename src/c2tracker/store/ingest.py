@@ -1,16 +1,18 @@
 """Writing a run: the :class:`RunHandle` sources record pages through, and the running merge of
 the run's observations per IP and family that :meth:`Store.finish_run` folds into indicators.
 
-A page that cost credits is committed before :meth:`RunHandle.record_page` returns, so a killed
-process loses at most the page in flight and the run stays resumable. A free page (credits 0:
-scan data, imports, whose pages are made again from the file at no cost) joins a group that is
-committed as one transaction once it holds :data:`GROUP_ROWS` rows or is :data:`GROUP_SECONDS`
-old, and before any other call of the handle (starting or finishing a query, listing stored
-pages, finishing the run, closing): a crash loses at most that group, which a resumed run
-stores again. One commit per page cost more than writing the page's rows when pages come from
-memory. A page is the hot path of every collect: plain DB-API calls on one connection held for
-the run, its observations written as batches of up to :data:`BATCH_ROWS` rows, one JSON array a
-batch (``models.ObservationBatch``).
+Every call of a handle commits before it returns, so a killed process loses at most the page in
+flight and the run stays resumable; except inside :meth:`RunHandle.bulk`, the section sources
+that write from memory back to back use (scan data, imports). There a free page (credits 0,
+made again from the file at no cost) and the starts and ends of queries join a group committed
+as one transaction once it holds :data:`GROUP_ROWS` rows or is :data:`GROUP_SECONDS` old, when a
+page that cost credits comes, before pages are listed or the run finished, and when the section
+ends: a crash loses at most that group, which a resumed run stores again. One commit per page
+and per query cost more than writing the page's rows when pages come from memory.
+
+A page is the hot path of every collect: plain DB-API calls on one connection held for the run,
+its observations written as batches of up to :data:`BATCH_ROWS` rows, one JSON array a batch
+(``models.ObservationBatch``).
 
 After a page is committed its rows are also merged into the handle's :class:`RunFold`, so that
 finishing the run does not read a million observations back. The fold always equals the merge
@@ -28,14 +30,14 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from c2tracker.errors import StoreError
 from c2tracker.filters.allowlist import normalize_asn
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
     from c2tracker.store.store import Store
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: Rows of free pages held in one open transaction before it is committed.
 GROUP_ROWS = 50_000
@@ -354,6 +358,8 @@ class RunHandle:
         self.fold_is_whole_run = not resumed
         """True while the fold holds every observation of the run (a fresh, unfinished run)."""
         self._group = _Group()
+        self._bulk = 0
+        """Depth of :meth:`bulk` sections: writes are grouped while it is above zero."""
         self._frozen = _freeze_heap()
         # Plain dicts in front of the address and ASN normalisers: an lru_cache hit cost a
         # tenth of a row's whole handling. Cleared past _CACHE_LIMIT entries.
@@ -395,8 +401,19 @@ class RunHandle:
                     self._frozen = False
                     gc.unfreeze()
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Groups the writes made inside into transactions (see the module's docstring)."""
+        self._bulk += 1
+        try:
+            yield
+        finally:
+            self._bulk -= 1
+            if not self._bulk:
+                self.flush()
+
     def flush(self) -> None:
-        """Commits the free pages held in the open group (see the module's docstring)."""
+        """Commits the writes held in the open group (see the module's docstring)."""
         with self._mutex:
             self._flush_locked()
 
@@ -425,38 +442,30 @@ class RunHandle:
             if engine_name in _ENGINES
             else _pseudo_query_id(rule_id, engine_name, query)
         )
-        self.flush()
-        with self.store._write.begin() as conn:
-            row = conn.execute(
-                select(QUERY_RUNS.c.id, QUERY_RUNS.c.outcome).where(
-                    QUERY_RUNS.c.run_id == self.run_id, QUERY_RUNS.c.query_id == qid
-                )
-            ).first()
+        sql = self.store._sql
+
+        def register(cursor: Any) -> int:
+            cursor.execute(sql.select_query_run, (self.run_id, qid))
+            row = cursor.fetchone()
             if row is not None:
-                qrid = int(row.id)
-                if row.outcome != QueryOutcome.OK.value:
-                    conn.execute(
-                        update(QUERY_RUNS)
-                        .where(QUERY_RUNS.c.id == qrid)
-                        .values(outcome=QueryOutcome.PENDING.value, reason=None)
-                    )
-            else:
-                qrid = int(
-                    conn.execute(
-                        insert(QUERY_RUNS).values(
-                            run_id=self.run_id,
-                            rule_id=rule_id,
-                            engine=engine_name,
-                            query=query,
-                            query_id=qid,
-                            outcome=QueryOutcome.PENDING.value,
-                            pages=0,
-                            credits=0,
-                            results=0,
-                            started_at=now(),
-                        )
-                    ).inserted_primary_key[0]  # type: ignore[index]
-                )
+                if row[1] != QueryOutcome.OK.value:
+                    cursor.execute(sql.reopen_query_run, (QueryOutcome.PENDING.value, row[0]))
+                return int(row[0])
+            cursor.execute(
+                sql.insert_query_run,
+                (
+                    self.run_id,
+                    rule_id,
+                    engine_name,
+                    query,
+                    qid,
+                    QueryOutcome.PENDING.value,
+                    to_micros(now()),
+                ),
+            )
+            return int(cursor.fetchone()[0])
+
+        qrid = self._join_or_commit(register, f"starting query {qid}")
         self._remember(qrid, _QueryRunKey(rule_id, engine_name, qid))
         return qrid
 
@@ -502,18 +511,12 @@ class RunHandle:
         reason: str | None = None,
         duration_s: float | None = None,
     ) -> None:
-        self.flush()
-        with self.store._write.begin() as conn:
-            conn.execute(
-                update(QUERY_RUNS)
-                .where(QUERY_RUNS.c.id == query_run_id)
-                .values(
-                    outcome=QueryOutcome(outcome).value,
-                    reason=reason,
-                    duration_s=duration_s,
-                    finished_at=now(),
-                )
-            )
+        values = (QueryOutcome(outcome).value, reason, duration_s, to_micros(now()), query_run_id)
+
+        def record(cursor: Any) -> None:
+            cursor.execute(self.store._sql.finish_query_run, values)
+
+        self._join_or_commit(record, f"finishing query run {query_run_id}")
 
     def last_result_count(self, rule_id: str, engine: QueryEngine, query: str) -> int | None:
         return self.store.last_result_count(rule_id, engine, query)
@@ -591,7 +594,7 @@ class RunHandle:
             except BaseException as exc:
                 self._abandon_group(exc, f"storing page {page} of query run {query_run_id}")
                 raise
-            if credits > 0 or group.due():
+            if credits > 0 or not self._bulk or group.due():
                 self._flush_locked()
 
     def _flush_locked(self) -> None:
@@ -617,14 +620,42 @@ class RunHandle:
                 for query_run_id, batch_id, rows in group.pending:
                     self._fold.add_rows(query_run_id, batch_id, rows)
 
+    def _join_or_commit(self, work: Callable[[Any], _T], doing: str) -> _T:
+        """Runs ``work(cursor)`` on the page connection: inside a bulk section in its group
+        (opened if need be), to be committed with it (a crash loses both, and a resumed run
+        does both again), otherwise in a transaction of its own, committed before returning."""
+        with self._mutex:
+            raw = self._page_conn
+            if raw is None:
+                raw = self._page_conn = self._open_page_conn()
+            group = self._group
+            grouped = group.open or self._bulk > 0
+            try:
+                cursor = raw.cursor()
+                if not group.open and self.store.dialect == "sqlite":
+                    cursor.execute("BEGIN IMMEDIATE")
+                if grouped and not group.open:
+                    group.begin()
+                result = work(cursor)
+                if not grouped:
+                    raw.commit()
+            except BaseException as exc:
+                self._abandon_group(exc, doing)
+                raise
+            return result
+
     def _abandon_group(self, exc: BaseException, doing: str) -> None:
-        """Rolls the open group back (its pages are not stored: a resume fetches them again)
-        and turns a driver error into a :class:`StoreError`."""
+        """Rolls the open transaction back (the group's pages are not stored: a resume fetches
+        them again) and turns a driver error into a :class:`StoreError`."""
         lost, self._group = self._group, _Group()
-        # The batch ids handed out in the lost group may be given again: a fold that saw them
-        # is not trusted any more (the finish rebuilds it from the stored batches).
-        self._fold = None
-        self.fold_is_whole_run = False
+        if lost.open:
+            # Batch ids handed out in the lost group may be given again: a fold that saw them
+            # is not trusted any more (the finish rebuilds it from the stored batches); query
+            # runs started in it are gone, so they are looked up again (and refused).
+            self._fold = None
+            self.fold_is_whole_run = False
+            self._query_runs.clear()
+            self._rules.clear()
         raw = self._page_conn
         if raw is not None:
             try:
@@ -728,6 +759,10 @@ class HotSql:
     insert_batch: str
     count_query_run: str
     count_run: str
+    select_query_run: str
+    reopen_query_run: str
+    insert_query_run: str
+    finish_query_run: str
 
     @classmethod
     def for_dialect(cls, dialect: str) -> HotSql:
@@ -751,6 +786,21 @@ class HotSql:
                 f"results = results + {mark} WHERE id = {mark}"
             ),
             count_run=f"UPDATE runs SET observations = observations + {mark} WHERE id = {mark}",
+            select_query_run=(
+                f"SELECT id, outcome FROM query_runs WHERE run_id = {mark} AND query_id = {mark}"
+            ),
+            reopen_query_run=(
+                f"UPDATE query_runs SET outcome = {mark}, reason = NULL WHERE id = {mark}"
+            ),
+            insert_query_run=(
+                "INSERT INTO query_runs (run_id, rule_id, engine, query, query_id, outcome, "
+                f"pages, credits, results, started_at) VALUES ({marks(6)}, 0, 0, 0, {mark}) "
+                "RETURNING id"
+            ),
+            finish_query_run=(
+                f"UPDATE query_runs SET outcome = {mark}, reason = {mark}, duration_s = {mark}, "
+                f"finished_at = {mark} WHERE id = {mark}"
+            ),
         )
 
 
