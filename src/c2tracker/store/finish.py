@@ -115,8 +115,14 @@ class Finisher:
         self.report = FinishReport(run_id=handle.run_id, status="running")
 
     def run(self) -> FinishReport:
+        with paused_gc():
+            # The run's fold and what was built from it are dropped before the collector
+            # resumes, so it does not walk a million dead containers.
+            return self._run()
+
+    def _run(self) -> FinishReport:
         store = self.store
-        with paused_gc(), store._write.begin() as conn:
+        with store._write.begin() as conn:
             self._refresh_families(conn)
             run_row = conn.execute(select(RUNS).where(RUNS.c.id == self.run_id)).one()
             run_time = run_row.started_at
@@ -196,7 +202,7 @@ class Finisher:
                     changed[row_id] = values
 
             self._write_indicators(conn, new_rows, list(changed.values()))
-            self._index_sightings(conn, [(ip, agg) for (ip, _), agg in pairs])
+            self._index_sightings(conn, pairs)
 
             status = self._run_status(query_runs)
             applied = max(top_id, watermark)
@@ -488,14 +494,16 @@ class Finisher:
                 [(*_as_params(row, _UPDATE_COLUMNS), row["id"]) for row in updates],
             )
 
-    def _index_sightings(self, conn: Connection, pairs: list[tuple[str, PairAgg]]) -> None:
+    def _index_sightings(
+        self, conn: Connection, pairs: list[tuple[tuple[str, str], PairAgg]]
+    ) -> None:
         """Makes the folded observations findable by address: one ``observation_ips`` entry
         per address listing its batches, written in key order (``pairs`` is sorted by IP) so
         the table's B-tree is filled like an append."""
         entries: list[tuple[str, int, str]] = []
         ip: str | None = None
         batches: list[int] = []
-        for pair_ip, agg in pairs:
+        for (pair_ip, _), agg in pairs:
             if pair_ip != ip:
                 if batches:
                     entries.append((ip, batches[0], dumps(batches)))  # type: ignore[arg-type]
