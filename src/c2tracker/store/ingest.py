@@ -14,7 +14,7 @@ A page is the hot path of every collect: plain DB-API calls on one connection he
 its observations written as batches of up to :data:`BATCH_ROWS` rows, one JSON array a batch
 (``models.ObservationBatch``).
 
-After a page is committed its rows are also merged into the handle's :class:`RunFold`, so that
+As a page is written its rows are also merged into the handle's :class:`RunFold`, so that
 finishing the run does not read a million observations back. The fold always equals the merge
 of the run's batches above the run's watermark (``runs.applied_batch_id``): it starts empty for
 a new run (whose watermark is the highest batch id when it began), is replaced by an empty one
@@ -289,17 +289,15 @@ class _QueryRunKey:
 
 
 class _Group:
-    """Pages written in the open transaction of a handle's page connection, not yet committed:
-    their batches (for the fold once committed) and the counters to add to their query runs."""
+    """Pages written in the open transaction of a handle's page connection, not yet committed,
+    and the counters to add to their query runs when it is."""
 
-    __slots__ = ("opened_at", "pages", "pending", "query_runs", "rows")
+    __slots__ = ("opened_at", "pages", "query_runs", "rows")
 
     def __init__(self) -> None:
         self.opened_at: float | None = None
         self.pages = 0
         self.rows = 0
-        self.pending: list[tuple[int, int, Sequence[Sequence[Any]]]] = []
-        """(query run id, batch id, rows) of every batch written."""
         self.query_runs: dict[int, tuple[int, int, int]] = {}
         """Query run id → (pages, credits, results) written in the group."""
 
@@ -590,7 +588,11 @@ class RunHandle:
                             sql.insert_batch,
                             (self.run_id, query_run_id, page, len(batch), text),
                         )
-                        group.pending.append((query_run_id, int(cursor.fetchone()[0]), batch))
+                        batch_id = int(cursor.fetchone()[0])
+                        if self._fold is not None:
+                            # Folded while the rows are fresh in memory; a group that is rolled
+                            # back takes the whole fold with it (_abandon_group).
+                            self._fold.add_rows(query_run_id, batch_id, batch)
             except BaseException as exc:
                 self._abandon_group(exc, f"storing page {page} of query run {query_run_id}")
                 raise
@@ -598,8 +600,7 @@ class RunHandle:
                 self._flush_locked()
 
     def _flush_locked(self) -> None:
-        """Commits the open group with its counters, then folds its rows (only committed rows
-        join the fold). The caller holds ``self._mutex``."""
+        """Commits the open group with its counters. The caller holds ``self._mutex``."""
         group = self._group
         if not group.open:
             return
@@ -615,10 +616,6 @@ class RunHandle:
             self._abandon_group(exc, f"committing {group.pages} page(s) of run {self.run_id}")
             raise
         self._group = _Group()
-        if self._fold is not None:
-            with paused_gc():
-                for query_run_id, batch_id, rows in group.pending:
-                    self._fold.add_rows(query_run_id, batch_id, rows)
 
     def _join_or_commit(self, work: Callable[[Any], _T], doing: str) -> _T:
         """Runs ``work(cursor)`` on the page connection: inside a bulk section in its group
