@@ -15,8 +15,10 @@ to the by-address table in the same order.
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,7 +31,15 @@ from c2tracker.filters.honeypots import HONEYPOT_TAG, HoneypotVerdict, judge
 from c2tracker.model import Category, Fidelity, IndicatorStatus, QueryOutcome
 from c2tracker.store import confidence, lifecycle, policy
 from c2tracker.store.confidence import Factors
-from c2tracker.store.ingest import PairAgg, RunFold, RunHandle, param_mark, paused_gc
+from c2tracker.store.ingest import (
+    ROW_IP,
+    ROW_TAGS,
+    PairAgg,
+    RunFold,
+    RunHandle,
+    kept_rows,
+    param_mark,
+)
 from c2tracker.store.models import from_micros, to_micros
 from c2tracker.store.rulemeta import RuleMeta, family_keys, name_key, query_fidelities
 from c2tracker.store.tables import (
@@ -88,6 +98,24 @@ _UPDATE_COLUMNS = tuple(c for c in _INSERT_COLUMNS if c not in {"ip", "rule_id",
 _TIME_COLUMNS = frozenset({"first_seen", "last_seen", "valid_until", "status_changed_at"})
 
 
+@contextmanager
+def _paused_gc() -> Iterator[None]:
+    """Pauses Python's cyclic garbage collector while a run is finished.
+
+    Finishing a big run allocates hundreds of thousands of small containers (indicator rows,
+    by-address entries) beside the run's fold, none in reference cycles. Each allocation burst
+    made the collector walk all of them again. Reference counting still frees everything as
+    usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass(slots=True)
 class FinishReport:
     """What :meth:`Store.finish_run` did."""
@@ -114,7 +142,7 @@ class Finisher:
         self.report = FinishReport(run_id=handle.run_id, status="running")
 
     def run(self) -> FinishReport:
-        with paused_gc():
+        with _paused_gc():
             # The run's fold and what was built from it are dropped before the collector
             # resumes, so it does not walk a million dead containers.
             return self._run()
@@ -315,12 +343,10 @@ class Finisher:
         )
         for query_run_id, rows in conn.execute(query.execution_options(yield_per=200)):
             rule_id, engine, _, _ = query_runs[query_run_id]
-            for row in orjson.loads(rows):
-                if row[11] is not None:
-                    continue
-                families, tagged = run_ips.setdefault(row[0], (set(), set()))
+            for row in kept_rows(rows):
+                families, tagged = run_ips.setdefault(row[ROW_IP], (set(), set()))
                 families.add(rule_id)
-                if row[9] and HONEYPOT_TAG in row[9]:
+                if row[ROW_TAGS] and HONEYPOT_TAG in row[ROW_TAGS]:
                     tagged.add(engine)
         return run_ips
 

@@ -88,6 +88,12 @@ ROW_COLUMNS = (
     "drop_reason",
 )
 
+#: Positions in a row of the columns readers of stored batches pick out.
+ROW_IP = ROW_COLUMNS.index("ip")
+ROW_EVIDENCE = ROW_COLUMNS.index("evidence")
+ROW_TAGS = ROW_COLUMNS.index("tags")
+ROW_DROP_REASON = ROW_COLUMNS.index("drop_reason")
+
 #: Entries kept in a handle's address and ASN caches before they are emptied.
 _CACHE_LIMIT = 1 << 18
 
@@ -95,24 +101,6 @@ _MISSING: Any = object()
 
 #: orjson options for batches: evidence from scans may have non-text keys.
 _BATCH_JSON = orjson.OPT_NON_STR_KEYS
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pauses Python's cyclic garbage collector for a bulk merge.
-
-    Folding a run allocates hundreds of thousands of small containers (a record per IP and
-    family, its sets of ports and query runs) that form no reference cycles. Each allocation
-    burst made the collector walk every object of the process again, which cost a third of
-    a million-observation run. Reference counting still frees everything as usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _freeze_heap() -> bool:
@@ -147,6 +135,11 @@ def dump_batch(rows: Sequence[Sequence[Any]]) -> tuple[str, Sequence[Sequence[An
         return orjson.dumps(cleaned, default=str, option=_BATCH_JSON).decode(), cleaned
 
 
+def kept_rows(text: str) -> Iterator[list[Any]]:
+    """The rows of a stored batch's JSON that the filters kept (no drop reason), in order."""
+    return (row for row in orjson.loads(text) if row[ROW_DROP_REASON] is None)
+
+
 def _storable(row: Sequence[Any]) -> list[Any]:
     fixed = list(row)
     for index, value in enumerate(fixed):
@@ -161,7 +154,7 @@ def _storable(row: Sequence[Any]) -> list[Any]:
             )
             if isinstance(value, str):
                 fixed[index] = value.encode("utf-8", "replace").decode("utf-8")
-            elif index == 4:
+            elif index == ROW_EVIDENCE:
                 fixed[index] = {"c2tracker.unstorable": str(exc)}
             else:
                 fixed[index] = None
@@ -292,10 +285,12 @@ class _Group:
     """Pages written in the open transaction of a handle's page connection, not yet committed,
     and the counters to add to their query runs when it is."""
 
-    __slots__ = ("opened_at", "pages", "query_runs", "rows")
+    __slots__ = ("calls", "opened_at", "pages", "query_runs", "rows")
 
     def __init__(self) -> None:
         self.opened_at: float | None = None
+        self.calls = 0
+        """Calls of the handle that wrote in the group."""
         self.pages = 0
         self.rows = 0
         self.query_runs: dict[int, tuple[int, int, int]] = {}
@@ -564,16 +559,9 @@ class RunHandle:
     ) -> None:
         sql = self.store._sql
         with self._mutex:
-            group = self._group
-            raw = self._page_conn
-            if raw is None:
-                raw = self._page_conn = self._open_page_conn()
             try:
-                cursor = raw.cursor()
-                if not group.open:
-                    if self.store.dialect == "sqlite":
-                        cursor.execute("BEGIN IMMEDIATE")
-                    group.begin()
+                cursor = self._group_cursor()
+                group = self._group
                 cursor.execute(
                     sql.insert_page,
                     (query_run_id, page, next_token, total, credits, len(rows), to_micros(now())),
@@ -599,6 +587,20 @@ class RunHandle:
             if credits > 0 or not self._bulk or group.due():
                 self._flush_locked()
 
+    def _group_cursor(self) -> Any:
+        """A cursor of the page connection inside the open group, opening both if need be.
+        The caller holds ``self._mutex``."""
+        raw = self._page_conn
+        if raw is None:
+            raw = self._page_conn = self._open_page_conn()
+        cursor = raw.cursor()
+        if not self._group.open:
+            if self.store.dialect == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")
+            self._group.begin()
+        self._group.calls += 1
+        return cursor
+
     def _flush_locked(self) -> None:
         """Commits the open group with its counters. The caller holds ``self._mutex``."""
         group = self._group
@@ -610,7 +612,8 @@ class RunHandle:
             cursor = raw.cursor()
             for query_run_id, (pages, credits, results) in group.query_runs.items():
                 cursor.execute(sql.count_query_run, (pages, credits, results, query_run_id))
-            cursor.execute(sql.count_run, (group.rows, self.run_id))
+            if group.rows:
+                cursor.execute(sql.count_run, (group.rows, self.run_id))
             raw.commit()
         except BaseException as exc:
             self._abandon_group(exc, f"committing {group.pages} page(s) of run {self.run_id}")
@@ -622,33 +625,24 @@ class RunHandle:
         (opened if need be), to be committed with it (a crash loses both, and a resumed run
         does both again), otherwise in a transaction of its own, committed before returning."""
         with self._mutex:
-            raw = self._page_conn
-            if raw is None:
-                raw = self._page_conn = self._open_page_conn()
-            group = self._group
-            grouped = group.open or self._bulk > 0
             try:
-                cursor = raw.cursor()
-                if not group.open and self.store.dialect == "sqlite":
-                    cursor.execute("BEGIN IMMEDIATE")
-                if grouped and not group.open:
-                    group.begin()
-                result = work(cursor)
-                if not grouped:
-                    raw.commit()
+                result = work(self._group_cursor())
             except BaseException as exc:
                 self._abandon_group(exc, doing)
                 raise
+            if not self._bulk:
+                self._flush_locked()
             return result
 
     def _abandon_group(self, exc: BaseException, doing: str) -> None:
         """Rolls the open transaction back (the group's pages are not stored: a resume fetches
         them again) and turns a driver error into a :class:`StoreError`."""
         lost, self._group = self._group, _Group()
-        if lost.open:
-            # Batch ids handed out in the lost group may be given again: a fold that saw them
-            # is not trusted any more (the finish rebuilds it from the stored batches); query
-            # runs started in it are gone, so they are looked up again (and refused).
+        if lost.pages or lost.calls > 1:
+            # Rows folded from the lost group, or batch ids handed out in it that may be given
+            # again: the fold is not trusted any more (the finish rebuilds it from the stored
+            # batches); query runs started in it are gone, so they are looked up again (and
+            # refused).
             self._fold = None
             self.fold_is_whole_run = False
             self._query_runs.clear()

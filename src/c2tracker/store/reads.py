@@ -8,7 +8,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from sqlalchemy import Connection, func, or_, select
 
 from c2tracker.model import (
@@ -25,6 +24,7 @@ from c2tracker.model import (
 )
 from c2tracker.querylang.ast import Engine as QueryEngine
 from c2tracker.store import policy
+from c2tracker.store.ingest import ROW_IP, kept_rows
 from c2tracker.store.models import from_micros, to_micros
 from c2tracker.store.tables import (
     BATCHES,
@@ -116,10 +116,10 @@ def lookup(store: Store, ip: str) -> IpHistory:
             )
         ]
         for batch in batches:
-            for index, row in enumerate(orjson.loads(batch.rows)):
+            for index, row in enumerate(kept_rows(batch.rows)):
                 # ROW_COLUMNS: ip, port, transport, seen_at, evidence, hostnames, asn, org,
                 # country, tags, source, drop_reason.
-                if row[0] != address or row[11] is not None:
+                if row[ROW_IP] != address:
                     continue
                 seen = row[3] if row[3] is not None else to_micros(batch.started_at)
                 sighting = Sighting(
@@ -328,7 +328,7 @@ def _ips_by_rule(conn: Connection, run_id: int, rule_id: str | None = None) -> d
         query = query.where(QUERY_RUNS.c.rule_id == rule_id)
     grouped: dict[str, set[str]] = defaultdict(set)
     for rule, rows in conn.execute(query.execution_options(yield_per=200)):
-        grouped[rule].update(row[0] for row in orjson.loads(rows) if row[11] is None)
+        grouped[rule].update(row[ROW_IP] for row in kept_rows(rows))
     return grouped
 
 
