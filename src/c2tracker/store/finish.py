@@ -214,18 +214,12 @@ class Finisher:
                     if row.id not in changed:
                         candidates[row.id] = dict(row._mapping)
 
-            stamp = now()
             for values in changed.values():
-                status = values["status"]
                 settler.settle(values)
-                if values["status"] != status:
-                    values["status_changed_at"] = stamp
             for row_id, values in candidates.items():
                 before = tuple(values[c] for c in _SETTLED)
                 settler.settle(values)
                 if before != tuple(values[c] for c in _SETTLED):
-                    if values["status"] != before[0]:
-                        values["status_changed_at"] = stamp
                     changed[row_id] = values
 
             self._write_indicators(conn, new_rows, list(changed.values()))
@@ -600,6 +594,8 @@ class _Settler:
         self.fidelity = fidelity
         self.latest_run = latest_run
         self._latest_run = to_micros(latest_run)
+        self.changed_at = now()
+        """The time a status this finish changes is stamped with."""
         self._queries: dict[tuple[str, str], tuple[int, datetime | None, Fidelity]] = {}
         self._engines: dict[str, int] = {}
         self._scores: dict[Factors, int] = {}
@@ -608,7 +604,8 @@ class _Settler:
         ] = {}
 
     def settle(self, values: dict[str, Any]) -> None:
-        """Settles an indicator held as a dict of column values (datetimes for times)."""
+        """Settles an indicator held as a dict of column values (datetimes for times), and
+        stamps ``status_changed_at`` when its status changes."""
         settled = self.decide(
             ip=values["ip"],
             rule_id=values["rule_id"],
@@ -625,6 +622,8 @@ class _Settler:
         values["valid_until"] = from_micros(settled.valid_until)
         values["expired"] = settled.expired
         values["confidence"] = settled.confidence
+        if settled.status != values["status"]:
+            values["status_changed_at"] = self.changed_at
         values["status"] = settled.status
         values["status_reason"] = settled.reason
 
@@ -653,7 +652,7 @@ class _Settler:
         expired = when_us is not None and when_us > until
 
         revoked = policy.revoked_reason(self.revoked, ip, rule_id) if self.revoked else None
-        allowed = policy.allowlisted(self.matcher, ip, asn) if self.matcher else None
+        allowed = policy.allowlisted(self.matcher, ip, asn)
         if (
             revoked is None
             and allowed is None
