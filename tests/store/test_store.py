@@ -202,6 +202,7 @@ def test_one_run_by_id(store: Store) -> None:
     assert found is not None and found.id == second and found.observations == 0
     assert found.queries_ok == sum(len(r.queries) for r in RULES)
     assert store.run(second + 1) is None
+    assert store.run(0) is None and store.run(2**63) is None
 
 
 def test_exception_marks_run_failed_and_resumable(store: Store) -> None:

@@ -456,13 +456,8 @@ def runs(request: Request, limit: int = Query(20, ge=1, le=1000)) -> Response:
     return OrjsonResponse([run_json(r) for r in context(request).store.runs(limit=limit)])
 
 
-#: The largest row id either database stores (a signed 64-bit integer).
-MAX_ROW_ID = 2**63 - 1
-
-
 def find_run(request: Request, run_id: int) -> RunInfo:
-    # An id no database can hold names no run (and would overflow the driver).
-    run = context(request).store.run(run_id) if 1 <= run_id <= MAX_ROW_ID else None
+    run = context(request).store.run(run_id)
     if run is None:
         raise not_found(f"no run {run_id}")
     return run

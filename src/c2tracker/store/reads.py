@@ -161,7 +161,14 @@ def runs(store: Store, limit: int) -> list[RunInfo]:
         return _run_infos(conn, run_rows)
 
 
+#: The largest row id either database stores (a signed 64-bit integer).
+MAX_ROW_ID = 2**63 - 1
+
+
 def run(store: Store, run_id: int) -> RunInfo | None:
+    if not 1 <= run_id <= MAX_ROW_ID:
+        # No run has such an id, and the driver would overflow binding it.
+        return None
     with store._read.connect() as conn:
         run_rows = conn.execute(select(RUNS).where(RUNS.c.id == run_id)).all()
         infos = _run_infos(conn, run_rows)
