@@ -117,25 +117,24 @@ def lookup(store: Store, ip: str) -> IpHistory:
         ]
         for batch in batches:
             for index, row in enumerate(kept_rows(batch.rows)):
-                # ROW_COLUMNS: ip, port, transport, seen_at, evidence, hostnames, asn, org,
-                # country, tags, source, drop_reason.
-                if row[ROW_IP] != address:
+                ip, port, transport, seen_at, evidence, hostnames, asn, org, country = row[:9]
+                if ip != address:
                     continue
-                seen = row[3] if row[3] is not None else to_micros(batch.started_at)
+                seen = seen_at if seen_at is not None else to_micros(batch.started_at)
                 sighting = Sighting(
                     ip=address,
-                    port=row[1],
-                    transport=row[2],
+                    port=port,
+                    transport=transport,
                     rule_id=batch.rule_id,
                     engine=batch.engine,
                     query=batch.query,
                     run_id=batch.run_id,
                     seen_at=from_micros(seen),
-                    evidence=row[4] if isinstance(row[4], dict) else {},
-                    hostnames=tuple(row[5] or ()),
-                    asn=row[6],
-                    org=row[7],
-                    country=row[8],
+                    evidence=evidence if isinstance(evidence, dict) else {},
+                    hostnames=tuple(hostnames or ()),
+                    asn=asn,
+                    org=org,
+                    country=country,
                 )
                 found.append((seen, batch.id, index, sighting))
         matcher = policy.allow_matcher(conn)
