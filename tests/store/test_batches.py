@@ -334,6 +334,52 @@ def test_a_run_hides_the_heap_from_the_collector_until_it_is_closed(store: Store
     assert gc.get_freeze_count() == 0
 
 
+def test_a_bulk_section_collects_cycles_in_larger_steps_and_restores_the_collector(
+    store: Store,
+) -> None:
+    before = gc.get_threshold()
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    with store.begin_run(["scan"]) as handle:
+        with handle.bulk():
+            assert gc.get_threshold() == (
+                max(before[0], ingest.BULK_GC_THRESHOLD),
+                *before[1:],
+            )
+            with handle.bulk():  # an inner section changes nothing
+                assert gc.get_threshold()[0] == max(before[0], ingest.BULK_GC_THRESHOLD)
+            assert gc.get_threshold()[0] == max(before[0], ingest.BULK_GC_THRESHOLD)
+
+            # Garbage cycles made inside a section are still collected, in larger steps.
+            gc.callbacks.append(count)
+            try:
+                for _ in range(3 * ingest.BULK_GC_THRESHOLD):
+                    cycle: list[object] = []
+                    cycle.append(cycle)
+                del cycle
+            finally:
+                gc.callbacks.remove(count)
+            assert collections, "no collection ran inside the section"
+            assert len(collections) <= 3 * ingest.BULK_GC_THRESHOLD // 700 // 10
+        assert gc.get_threshold() == before
+
+        with pytest.raises(RuntimeError), handle.bulk():
+            raise RuntimeError("a source failed")
+        assert gc.get_threshold() == before
+
+        # A collector switched off by a threshold of 0 stays off.
+        gc.set_threshold(0, *before[1:])
+        try:
+            with handle.bulk():
+                assert gc.get_threshold()[0] == 0
+        finally:
+            gc.set_threshold(*before)
+
+
 def test_evidence_json_cannot_hold_is_replaced_not_fatal(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:

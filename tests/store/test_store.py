@@ -41,6 +41,42 @@ def test_ipv6_and_mapped_addresses(store: Store) -> None:
     assert store.lookup("::FFFF:45.3.3.3").ip == "45.3.3.3"
 
 
+def test_asn_spellings_are_stored_in_one_form(store: Store) -> None:
+    spellings = {
+        "45.9.0.1": "AS13335",  # already canonical: taken as it is
+        "45.9.0.2": "as13335",
+        "45.9.0.3": " 13335 ",
+        "45.9.0.4": "AS013335",  # a leading zero is not the canonical form
+        "45.9.0.5": "AS\u0661\u0663",  # Arabic-Indic digits: not the fast path, still an ASN
+        "45.9.0.6": "AS-13335",  # not an ASN
+    }
+    run(store, T0, [obs(ip, asn=asn) for ip, asn in spellings.items()])
+    stored = {ip: store.lookup(ip).sightings[0].asn for ip in spellings}
+    assert stored == {
+        "45.9.0.1": "AS13335",
+        "45.9.0.2": "AS13335",
+        "45.9.0.3": "AS13335",
+        "45.9.0.4": "AS13335",
+        "45.9.0.5": "AS13",
+        "45.9.0.6": None,
+    }
+    assert one(store, "45.9.0.2").asn == "AS13335"
+
+
+def test_one_address_text_refused_then_kept_spellings(store: Store) -> None:
+    # The address caches keep refused and kept texts apart within a run.
+    run(
+        store,
+        T0,
+        [obs("010.1.1.1"), obs("45.10.0.1"), obs("010.1.1.1"), obs("45.10.0.1", SLIVER)],
+    )
+    assert sorted((i.ip, i.rule_id) for i in store.iter_indicators()) == [
+        ("45.10.0.1", "cobalt-strike"),
+        ("45.10.0.1", "sliver"),
+    ]
+    assert store.runs(1)[0].observations == 4
+
+
 def test_honeypot_by_unrelated_families(store: Store) -> None:
     found = [obs("45.6.6.6", CS), obs("45.6.6.6", SLIVER), obs("45.6.6.6", HAVOC)]
     found += [obs("45.7.7.7", MSF), obs("45.7.7.7", VIPER), obs("45.7.7.7", CS)]

@@ -15,13 +15,11 @@ to the by-address table in the same order.
 
 from __future__ import annotations
 
-import gc
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -39,6 +37,7 @@ from c2tracker.store.ingest import (
     RunHandle,
     kept_rows,
     param_mark,
+    paused_gc,
 )
 from c2tracker.store.models import from_micros, to_micros
 from c2tracker.store.rulemeta import RuleMeta, family_keys, name_key, query_fidelities
@@ -60,6 +59,8 @@ if TYPE_CHECKING:
     from c2tracker.store.store import Store
 
 log = logging.getLogger(__name__)
+
+_ACTIVE = IndicatorStatus.ACTIVE.value
 
 _OK_FOR_STATUS = {QueryOutcome.OK.value, QueryOutcome.SKIPPED_EMPTY.value}
 
@@ -98,24 +99,6 @@ _UPDATE_COLUMNS = tuple(c for c in _INSERT_COLUMNS if c not in {"ip", "rule_id",
 _TIME_COLUMNS = frozenset({"first_seen", "last_seen", "valid_until", "status_changed_at"})
 
 
-@contextmanager
-def _paused_gc() -> Iterator[None]:
-    """Pauses Python's cyclic garbage collector while a run is finished.
-
-    Finishing a big run allocates hundreds of thousands of small containers (indicator rows,
-    by-address entries) beside the run's fold, none in reference cycles. Each allocation burst
-    made the collector walk all of them again. Reference counting still frees everything as
-    usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 @dataclass(slots=True)
 class FinishReport:
     """What :meth:`Store.finish_run` did."""
@@ -142,9 +125,10 @@ class Finisher:
         self.report = FinishReport(run_id=handle.run_id, status="running")
 
     def run(self) -> FinishReport:
-        with _paused_gc():
-            # The run's fold and what was built from it are dropped before the collector
-            # resumes, so it does not walk a million dead containers.
+        with paused_gc():
+            # Finishing a big run allocates hundreds of thousands of indicator rows and
+            # by-address entries. The run's fold and what was built from it are dropped before
+            # the collector resumes, so it does not walk a million dead containers.
             return self._run()
 
     def _run(self) -> FinishReport:
@@ -195,7 +179,7 @@ class Finisher:
             )
             existing = self._existing(conn, fold, honeypot_ips)
             # In key order: indicators and by-address entries are then written like appends.
-            pairs = sorted(fold.pairs.items(), key=_address_of)
+            pairs = sorted(fold.pairs(), key=_address_of)
             new_rows, changed = self._merge(
                 pairs, query_runs, existing, verdicts, honeypot_ips, settler
             )
@@ -374,7 +358,7 @@ class Finisher:
         existing: dict[tuple[str, str], dict[str, Any]] = {}
         if conn.execute(select(INDICATORS.c.id).limit(1)).first() is None:
             return existing
-        ips = sorted({ip for ip, _ in fold.pairs} | honeypot_ips)
+        ips = sorted(fold.ips() | honeypot_ips)
         for start in range(0, len(ips), IN_CHUNK):
             chunk = ips[start : start + IN_CHUNK]
             for row in conn.execute(select(INDICATORS).where(INDICATORS.c.ip.in_(chunk))):
@@ -399,8 +383,10 @@ class Finisher:
         found_by: dict[frozenset[int], tuple[list[str], list[str], str, str]] = {}
         # Most indicators of a run share one of a few port sets.
         port_texts: dict[frozenset[int], str] = {}
+        decide, run_id = settler.decide, self.run_id
 
-        for (ip, rule_id), agg in pairs:
+        for key, agg in pairs:
+            ip, rule_id = key
             verdict = verdicts.get(ip)
             honeypot = verdict.reason if verdict is not None and verdict.is_honeypot else None
             cohosted = max(verdict.groups - 1, 0) if verdict is not None else 0
@@ -417,24 +403,25 @@ class Finisher:
                     dumps(query_list),
                 )
             engines, queries, engines_text, queries_text = names
-            stored = existing.get((ip, rule_id))
+            stored = existing.get(key) if existing else None
             if stored is None:
                 port_set = frozenset(agg.ports)
                 ports_text = port_texts.get(port_set)
                 if ports_text is None:
                     ports_text = port_texts[port_set] = dumps(sorted(port_set))
-                settled = settler.decide(
-                    ip=ip,
-                    rule_id=rule_id,
-                    asn=agg.asn,
-                    queries=queries_text,
-                    engines=engines_text,
-                    times_seen=1,
-                    honeypot=honeypot,
-                    cohosted=cohosted,
-                    last_seen=agg.last,
+                settled = decide(
+                    ip,
+                    rule_id,
+                    agg.asn,
+                    queries_text,
+                    engines_text,
+                    1,
+                    honeypot,
+                    cohosted,
+                    agg.last,
                 )
-                self.report.expired += settled.expired
+                if settled.expired:
+                    self.report.expired += 1
                 new_rows.append(
                     (
                         ip,
@@ -456,8 +443,8 @@ class Finisher:
                         agg.org,
                         agg.country,
                         dumps(sorted(agg.hostnames)[:50]) if agg.hostnames else "[]",
-                        self.run_id,
-                        self.run_id,
+                        run_id,
+                        run_id,
                         None,
                     )
                 )
@@ -526,7 +513,7 @@ class Finisher:
             if pair_ip != ip:
                 if batches:
                     entries.append((ip, batches[0], dumps(batches)))  # type: ignore[arg-type]
-                ip, batches = pair_ip, list(agg.batches)
+                ip, batches = pair_ip, agg.batches
             else:
                 # Another family of the same address: its batches are other query runs'.
                 batches = sorted({*batches, *agg.batches})
@@ -551,9 +538,9 @@ class Finisher:
         return "partial"
 
 
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """What steps 2, 4 and 5 decide for one indicator."""
+class Settled(NamedTuple):
+    """What steps 2, 4 and 5 decide for one indicator (a named tuple: one is made for every
+    indicator a run touches)."""
 
     valid_until: int
     """Microseconds since the epoch."""
@@ -594,6 +581,8 @@ class _Settler:
         self.fidelity = fidelity
         self.latest_run = latest_run
         self._latest_run = to_micros(latest_run)
+        self._nothing_listed = not revoked and not matcher
+        """No revocation and no allowlist entry can apply to any indicator."""
         self.changed_at = now()
         """The time a status this finish changes is stamped with."""
         self._queries: dict[tuple[str, str], tuple[int, datetime | None, Fidelity]] = {}
@@ -607,15 +596,15 @@ class _Settler:
         """Settles an indicator held as a dict of column values (datetimes for times), and
         stamps ``status_changed_at`` when its status changes."""
         settled = self.decide(
-            ip=values["ip"],
-            rule_id=values["rule_id"],
-            asn=values["asn"],
-            queries=values["queries"],
-            engines=values["engines"],
-            times_seen=values["times_seen"],
-            honeypot=values["honeypot_reason"],
-            cohosted=values.get("cohosted") or 0,
-            last_seen=to_micros(values["last_seen"]),
+            values["ip"],
+            values["rule_id"],
+            values["asn"],
+            values["queries"],
+            values["engines"],
+            values["times_seen"],
+            values["honeypot_reason"],
+            values.get("cohosted") or 0,
+            to_micros(values["last_seen"]),
         )
         if settled.expired and not values.get("expired"):
             self.report.expired += 1
@@ -629,7 +618,6 @@ class _Settler:
 
     def decide(
         self,
-        *,
         ip: str,
         rule_id: str,
         asn: str | None,
@@ -640,6 +628,8 @@ class _Settler:
         cohosted: int,
         last_seen: int,
     ) -> Settled:
+        """Settles one indicator (arguments by position: this runs for every indicator a run
+        touches). ``queries`` and ``engines`` are the stored JSON lists."""
         key = (rule_id, queries, engines, times_seen, honeypot is not None, cohosted)
         known = self._decided.get(key)
         if known is None:
@@ -650,18 +640,16 @@ class _Settler:
         until = last_seen + window * MICROS_PER_DAY
         # lifecycle.is_expired, on integers: a check after the window closed.
         expired = when_us is not None and when_us > until
+        plain = honeypot is None and not expired and self._latest_run <= until
 
+        if plain and self._nothing_listed:
+            # lifecycle.derive_status's answer for a plain indicator inside its window, when
+            # no revocation or allowlist entry exists: nearly every indicator of a big run.
+            return Settled(until, False, score, _ACTIVE, None)
         revoked = policy.revoked_reason(self.revoked, ip, rule_id) if self.revoked else None
         allowed = policy.allowlisted(self.matcher, ip, asn)
-        if (
-            revoked is None
-            and allowed is None
-            and honeypot is None
-            and not expired
-            and self._latest_run <= until
-        ):
-            # lifecycle.derive_status's answer for a plain indicator inside its window.
-            return Settled(until, expired, score, IndicatorStatus.ACTIVE.value, None)
+        if plain and revoked is None and allowed is None:
+            return Settled(until, False, score, _ACTIVE, None)
         status, reason = lifecycle.derive_status(
             lifecycle.StatusInputs(
                 expired=expired,
