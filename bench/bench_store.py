@@ -18,8 +18,9 @@
 (c) import: a synthetic C2-Tracker git history of S weekly snapshots of about 3,500 IPs each
     (default 170), imported with ``import_c2_tracker(..., history=True)``; time reported.
 
-Usage: ``bench/bench_store.py [--n N] [--snapshots S] [--ips I] [--repeat R] [--quick]``; the full size is
-N = 1,000,000 and S = 170; ``--quick`` is N = 20,000, S = 8 (a smoke test).
+Usage: ``bench/bench_store.py [--n N] [--snapshots S] [--ips I] [--repeat R] [--quick]``;
+the full size is N = 1,000,000 and S = 170; ``--quick`` is N = 20,000, S = 8 and one ingest
+(a smoke test).
 """
 
 from __future__ import annotations
