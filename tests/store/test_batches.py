@@ -335,7 +335,7 @@ def test_a_run_hides_the_heap_from_the_collector_until_it_is_closed(store: Store
 
 
 def test_a_bulk_section_collects_cycles_in_larger_steps_and_restores_the_collector(
-    store: Store,
+    store: Store, tmp_path: Path
 ) -> None:
     before = gc.get_threshold()
     collections: list[int] = []
@@ -370,6 +370,20 @@ def test_a_bulk_section_collects_cycles_in_larger_steps_and_restores_the_collect
         with pytest.raises(RuntimeError), handle.bulk():
             raise RuntimeError("a source failed")
         assert gc.get_threshold() == before
+
+        # Sections of two stores overlapping in one process: the thresholds come back when
+        # the last one closes, not before and not to the raised ones.
+        other = Store.open(f"sqlite:///{tmp_path / 'other.sqlite'}")
+        try:
+            with other.begin_run(["scan"]) as second:
+                first_section = handle.bulk()
+                first_section.__enter__()
+                with second.bulk():
+                    first_section.__exit__(None, None, None)
+                    assert gc.get_threshold()[0] == max(before[0], ingest.BULK_GC_THRESHOLD)
+                assert gc.get_threshold() == before
+        finally:
+            other.close()
 
         # A collector switched off by a threshold of 0 stays off.
         gc.set_threshold(0, *before[1:])

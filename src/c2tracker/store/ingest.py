@@ -145,28 +145,46 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-@contextmanager
-def _roomy_collector() -> Iterator[None]:
+class _RoomyCollector:
     """Raises the cyclic collector's first threshold to :data:`BULK_GC_THRESHOLD` (from
-    Python's 700) while a bulk section is open, and puts the old thresholds back after.
+    Python's 700) while any bulk section of the process is open, and puts the old thresholds
+    back when the last one closes (sections of several stores may overlap in one process).
 
     The collector runs when the count of live containers grows by the threshold. A run's fold
     grows by about one container per observation (a pair's record, its sets of ports and
     queries, its list of batches) and lives until the finish, so with the default the
     collector ran every few hundred observations, walking the young part of the fold, and its
     older generations the whole of it: at a million observations the recording took about
-    25 % longer than with no collection at all. Cycles the section's own code leaves behind
+    25 % longer than with no collection at all. Cycles the sections' own code leaves behind
     are still collected, only in larger steps: they count towards the threshold too, so at
     most about that many containers wait for a collection. A threshold of 0 (the collector
     switched off this way) is left alone.
     """
-    before = gc.get_threshold()
-    if before[0]:
-        gc.set_threshold(max(before[0], BULK_GC_THRESHOLD), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = 0
+        self._saved: tuple[int, int, int] | None = None
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if not self._open:
+                self._saved = saved = gc.get_threshold()
+                if saved[0]:
+                    gc.set_threshold(max(saved[0], BULK_GC_THRESHOLD), *saved[1:])
+            self._open += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open -= 1
+                if not self._open and self._saved is not None:
+                    gc.set_threshold(*self._saved)
+                    self._saved = None
+
+
+_roomy_collector = _RoomyCollector()
 
 
 def dump_batch(rows: Sequence[Sequence[Any]]) -> tuple[str, Sequence[Sequence[Any]]]:
