@@ -163,6 +163,18 @@ def test_revoke_and_unrevoke(client: TestClient, store: Any) -> None:
     assert again.json()["error"]["code"] == "rejected"
 
 
+def test_revoke_reason_with_nul_is_rejected_not_a_crash(client: TestClient, store: Any) -> None:
+    response = client.post(
+        "/api/v1/revoke",
+        json={"ip": C2_IPS[1], "reason": "sink\u0000hole"},
+        headers=OPERATOR,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "rejected"
+    assert "NUL" in response.json()["error"]["message"]
+    assert store.lookup(C2_IPS[1]).indicators[0].status == "active"
+
+
 def test_allowlist_round_trip_and_store_refusal(client: TestClient, store: Any) -> None:
     added = client.post(
         "/api/v1/allowlist", json={"value": "91.92.240.0/24", "reason": "lab"}, headers=OPERATOR

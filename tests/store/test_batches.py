@@ -224,6 +224,35 @@ def test_the_observations_view_has_one_row_per_observation(store: Store) -> None
     assert rows[0].drop_reason is None and rows[2].drop_reason.startswith("bogon")
 
 
+def test_nul_characters_in_scan_text_neither_fail_the_finish_nor_the_view(store: Store) -> None:
+    # PostgreSQL text cannot hold NUL: a hostile organisation name failed the whole finish.
+    q = CS.queries[0]
+    hostile = replace(
+        obs("45.0.0.3"),
+        org="Evil\x00Corp",
+        hostnames=("a\x00b.example",),
+        evidence={"http.title": "x\x00y"},
+    )
+    with store.begin_run(["scan"]) as handle:
+        qrid = handle.start_query(CS.id, q.engine, q.query)
+        handle.record_page(qrid, 1, [hostile], credits=0)
+        handle.finish_query(qrid, QueryOutcome.OK)
+        store.finish_run(handle, RULES)
+
+    history = store.lookup("45.0.0.3")
+    assert [i.org for i in history.indicators] == ["Evil\ufffdCorp"]
+    assert history.indicators[0].hostnames == ("a\x00b.example",)  # a JSON list: kept as seen
+    sighting = history.sightings[0]
+    assert (sighting.org, sighting.evidence) == ("Evil\x00Corp", {"http.title": "x\x00y"})
+
+    with store._read.connect() as conn:
+        org, evidence = conn.execute(text("SELECT org, evidence FROM observations")).one()
+    if store.dialect == "postgresql":
+        assert org == "Evil\ufffdCorp" and evidence == {"http.title": "x\ufffdy"}
+    else:
+        assert org.startswith("Evil")  # SQLite's text functions stop at the NUL
+
+
 def _old_store(url: str) -> None:
     """A store at revision 0003: one finished run with folded observations, and a failed run
     whose observations were never folded."""

@@ -77,6 +77,18 @@ def test_one_address_text_refused_then_kept_spellings(store: Store) -> None:
     assert store.runs(1)[0].observations == 4
 
 
+def test_operator_text_with_nul_is_refused_naming_the_field(store: Store) -> None:
+    run(store, T0, [obs("45.11.0.1")])
+    with pytest.raises(StoreError, match="reason must not contain NUL"):
+        store.revoke("45.11.0.1", None, "sink\x00hole", actor="cli")
+    with pytest.raises(StoreError, match="family must not contain NUL"):
+        store.revoke("45.11.0.1", "cobalt\x00strike", "sinkhole", actor="cli")
+    with pytest.raises(StoreError, match="actor must not contain NUL"):
+        store.allow("45.11.0.0/24", "lab", actor="a\x00b")
+    assert one(store, "45.11.0.1").status is IndicatorStatus.ACTIVE
+    assert store.audit_log() == [] and store.allowlist() == []
+
+
 def test_honeypot_by_unrelated_families(store: Store) -> None:
     found = [obs("45.6.6.6", CS), obs("45.6.6.6", SLIVER), obs("45.6.6.6", HAVOC)]
     found += [obs("45.7.7.7", MSF), obs("45.7.7.7", VIPER), obs("45.7.7.7", CS)]

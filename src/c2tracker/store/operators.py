@@ -48,6 +48,7 @@ class AuditRecord:
 def revoke(store: Store, ip: str, rule_id: str | None, reason: str, actor: str) -> int:
     address = normalize_ip(ip)
     _require_reason(reason)
+    _refuse_nul(family=rule_id, actor=actor)
     with store._write.begin() as conn:
         if rule_id is not None:
             _require_family(conn, rule_id)
@@ -64,6 +65,7 @@ def revoke(store: Store, ip: str, rule_id: str | None, reason: str, actor: str) 
 
 def unrevoke(store: Store, ip: str, rule_id: str | None, actor: str, reason: str | None) -> int:
     address = normalize_ip(ip)
+    _refuse_nul(family=rule_id, actor=actor, reason=reason)
     with store._write.begin() as conn:
         match = and_(
             REVOCATIONS.c.ip == address,
@@ -84,6 +86,7 @@ def unrevoke(store: Store, ip: str, rule_id: str | None, actor: str, reason: str
 def allow(store: Store, value: str, reason: str, actor: str) -> int:
     parsed = parse_allow_value(value)
     _require_reason(reason)
+    _refuse_nul(actor=actor)
     with store._write.begin() as conn:
         existing = conn.execute(
             select(ALLOWLIST.c.id).where(
@@ -109,6 +112,7 @@ def allow(store: Store, value: str, reason: str, actor: str) -> int:
 
 def unallow(store: Store, value: str, actor: str, reason: str | None) -> int:
     parsed = parse_allow_value(value)
+    _refuse_nul(actor=actor, reason=reason)
     with store._write.begin() as conn:
         removed = conn.execute(
             update(ALLOWLIST)
@@ -227,6 +231,15 @@ def _allow_scope(kind: str, value: str) -> list[Any]:
 def _require_reason(reason: str) -> None:
     if not reason or not reason.strip():
         raise StoreError("a reason is required (it is kept in the audit log)")
+    _refuse_nul(reason=reason)
+
+
+def _refuse_nul(**fields: str | None) -> None:
+    """Operator text is stored as given, and PostgreSQL text cannot hold NUL: refused on every
+    backend alike, naming the field, rather than failing in the driver."""
+    for name, value in fields.items():
+        if value and "\x00" in value:
+            raise StoreError(f"the {name} must not contain NUL characters")
 
 
 def _require_family(conn: Connection, rule_id: str) -> None:

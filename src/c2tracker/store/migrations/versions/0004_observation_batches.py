@@ -191,9 +191,14 @@ def _index_folded(bind: Any, watermarks: dict[int, int]) -> None:
         bind.execute(table.insert(), entries[start : start + 5000])
 
 
-def _view_sql(dialect: str) -> str:
-    """One row per observation, with its rule and engine: the shape the table had."""
+def _view_sql(dialect: str, *, nul_safe: bool = False) -> str:
+    """One row per observation, with its rule and engine: the shape the table had.
+
+    ``nul_safe`` (revision 0006): on PostgreSQL, the escaped NUL characters of hostile scan
+    text are read as U+FFFD, as PostgreSQL text cannot hold NUL and ``->>`` refused the row.
+    """
     postgres = dialect == "postgresql"
+    rows = "replace(b.rows, '\\u0000', '\\ufffd')" if nul_safe else "b.rows"
 
     def text_of(i: int) -> str:
         return f"e.value->>{i}" if postgres else f"json_extract(e.value, '$[{i}]')"
@@ -203,7 +208,7 @@ def _view_sql(dialect: str) -> str:
 
     if postgres:
         unnest = (
-            "CROSS JOIN LATERAL json_array_elements(b.rows::json) WITH ORDINALITY "
+            f"CROSS JOIN LATERAL json_array_elements({rows}::json) WITH ORDINALITY "
             "AS e(value, ordinality)"
         )
         index, port, seen = (

@@ -1,0 +1,41 @@
+"""The ``observations`` view on PostgreSQL reads escaped NUL characters as U+FFFD.
+
+PostgreSQL text cannot hold NUL, so ``->>`` refused every row of a batch holding scan text with
+one (``\\u0000`` in the stored JSON), and with it any query over the view. The batches keep the
+text as seen; only the view substitutes. Nothing changes on SQLite, whose view reads NUL.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-04
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+# The view's definition lives with the revision that made it (0004); loaded by module name, as
+# a revision's file name starts with a digit.
+_batches = importlib.import_module("c2tracker.store.migrations.versions.0004_observation_batches")
+
+
+def upgrade() -> None:
+    _replace_view(nul_safe=True)
+
+
+def downgrade() -> None:
+    _replace_view(nul_safe=False)
+
+
+def _replace_view(*, nul_safe: bool) -> None:
+    dialect = op.get_bind().dialect.name
+    if dialect != "postgresql":
+        return
+    op.execute("DROP VIEW IF EXISTS observations")
+    op.execute(_batches._view_sql(dialect, nul_safe=nul_safe))
