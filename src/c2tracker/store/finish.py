@@ -15,8 +15,10 @@ to the by-address table in the same order.
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -37,7 +39,6 @@ from c2tracker.store.ingest import (
     RunHandle,
     kept_rows,
     param_mark,
-    paused_gc,
 )
 from c2tracker.store.models import from_micros, to_micros
 from c2tracker.store.rulemeta import RuleMeta, family_keys, name_key, query_fidelities
@@ -99,6 +100,24 @@ _UPDATE_COLUMNS = tuple(c for c in _INSERT_COLUMNS if c not in {"ip", "rule_id",
 _TIME_COLUMNS = frozenset({"first_seen", "last_seen", "valid_until", "status_changed_at"})
 
 
+@contextmanager
+def _paused_gc() -> Iterator[None]:
+    """Pauses Python's cyclic garbage collector while a run is finished.
+
+    Finishing a big run allocates hundreds of thousands of small containers (indicator rows,
+    by-address entries) beside the run's fold, none in reference cycles. Each allocation burst
+    made the collector walk all of them again. Reference counting still frees everything as
+    usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass(slots=True)
 class FinishReport:
     """What :meth:`Store.finish_run` did."""
@@ -125,10 +144,9 @@ class Finisher:
         self.report = FinishReport(run_id=handle.run_id, status="running")
 
     def run(self) -> FinishReport:
-        with paused_gc():
-            # Finishing a big run allocates hundreds of thousands of indicator rows and
-            # by-address entries. The run's fold and what was built from it are dropped before
-            # the collector resumes, so it does not walk a million dead containers.
+        with _paused_gc():
+            # The run's fold and what was built from it are dropped before the collector
+            # resumes, so it does not walk a million dead containers.
             return self._run()
 
     def _run(self) -> FinishReport:

@@ -96,7 +96,7 @@ ROW_TAGS = ROW_COLUMNS.index("tags")
 ROW_DROP_REASON = ROW_COLUMNS.index("drop_reason")
 
 #: The cyclic garbage collector's first threshold while a bulk section is open
-#: (:func:`_roomy_collector`).
+#: (:func:`_bulk_collector_threshold`).
 BULK_GC_THRESHOLD = 100_000
 
 #: An ASN written as the store writes it (what ``normalize_asn`` gives back unchanged).
@@ -127,25 +127,7 @@ def _freeze_heap() -> bool:
     return True
 
 
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pauses Python's cyclic garbage collector while a run is finished.
-
-    Finishing a big run allocates hundreds of thousands of small containers (indicator rows,
-    by-address entries) beside the run's fold, none in reference cycles. Each allocation burst
-    made the collector walk all of them again. Reference counting still frees everything as
-    usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-class _RoomyCollector:
+class _BulkCollectorThreshold:
     """Raises the cyclic collector's first threshold to :data:`BULK_GC_THRESHOLD` (from
     Python's 700) while any bulk section of the process is open, and puts the old thresholds
     back when the last one closes (sections of several stores may overlap in one process).
@@ -184,7 +166,7 @@ class _RoomyCollector:
                     self._saved = None
 
 
-_roomy_collector = _RoomyCollector()
+_bulk_collector_threshold = _BulkCollectorThreshold()
 
 
 def dump_batch(rows: Sequence[Sequence[Any]]) -> tuple[str, Sequence[Sequence[Any]]]:
@@ -490,7 +472,7 @@ class RunHandle:
         """Groups the writes made inside into transactions (see the module's docstring)."""
         self._bulk += 1
         try:
-            with _roomy_collector() if self._bulk == 1 else nullcontext():
+            with _bulk_collector_threshold() if self._bulk == 1 else nullcontext():
                 yield
         finally:
             self._bulk -= 1
