@@ -225,7 +225,8 @@ def test_the_observations_view_has_one_row_per_observation(store: Store) -> None
 
 
 def test_nul_characters_in_scan_text_neither_fail_the_finish_nor_the_view(store: Store) -> None:
-    # PostgreSQL text cannot hold NUL: a hostile organisation name failed the whole finish.
+    # PostgreSQL text cannot hold NUL: a hostile organisation name failed the whole finish,
+    # and an error body with one the whole collect.
     q = CS.queries[0]
     hostile = replace(
         obs("45.0.0.3"),
@@ -244,6 +245,12 @@ def test_nul_characters_in_scan_text_neither_fail_the_finish_nor_the_view(store:
     assert history.indicators[0].hostnames == ("a\x00b.example",)  # a JSON list: kept as seen
     sighting = history.sightings[0]
     assert (sighting.org, sighting.evidence) == ("Evil\x00Corp", {"http.title": "x\x00y"})
+
+    # An engine's error body is hostile text too: the query's reason keeps it, NUL replaced.
+    with store.begin_run(["shodan"]) as handle:
+        qrid = handle.start_query(CS.id, q.engine, q.query)
+        handle.finish_query(qrid, QueryOutcome.FAILED, reason="HTTP 500: \x00oops")
+    assert [r.reason for r in store.query_runs(handle.run_id)] == ["HTTP 500: \ufffdoops"]
 
     with store._read.connect() as conn:
         org, evidence = conn.execute(text("SELECT org, evidence FROM observations")).one()

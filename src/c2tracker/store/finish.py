@@ -55,6 +55,7 @@ from c2tracker.store.tables import (
     loads_list,
     now,
 )
+from c2tracker.store.values import column_text
 
 if TYPE_CHECKING:
     from c2tracker.store.store import Store
@@ -458,8 +459,8 @@ class Finisher:
                         honeypot,
                         cohosted,
                         agg.asn,
-                        _column_text(agg.org),
-                        _column_text(agg.country),
+                        column_text(agg.org),
+                        column_text(agg.country),
                         dumps(sorted(agg.hostnames)[:50]) if agg.hostnames else "[]",
                         run_id,
                         run_id,
@@ -472,8 +473,8 @@ class Finisher:
             last = max(to_micros(values["last_seen"]), agg.last)
             if agg.last >= to_micros(values["last_seen"]):
                 values["asn"] = agg.asn or values["asn"]
-                values["org"] = _column_text(agg.org) or values["org"]
-                values["country"] = _column_text(agg.country) or values["country"]
+                values["org"] = column_text(agg.org) or values["org"]
+                values["country"] = column_text(agg.country) or values["country"]
             values["first_seen"] = from_micros(first)
             values["last_seen"] = from_micros(last)
             if values["last_run_id"] != self.run_id:
@@ -732,15 +733,6 @@ def _address_of(pair: tuple[tuple[str, str], PairAgg]) -> str:
     """Sort key of a folded pair: its IP. Comparing text is cheaper than comparing (IP, rule)
     tuples, and the families of one IP stay together, which is all the writers need."""
     return pair[0][0]
-
-
-def _column_text(value: str | None) -> str | None:
-    """Scan text as an indicator column holds it: NUL characters, which PostgreSQL text cannot
-    hold (a hostile banner's organisation would otherwise fail the whole finish), become
-    U+FFFD. The observations keep the text as seen, escaped in their JSON."""
-    if value and "\x00" in value:
-        return value.replace("\x00", "\ufffd")
-    return value
 
 
 def _union(text: str, more: Iterable[Any]) -> str:

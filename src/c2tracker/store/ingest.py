@@ -48,7 +48,7 @@ from c2tracker.querylang.ast import Engine as QueryEngine
 from c2tracker.store.lock import RunLock
 from c2tracker.store.models import to_micros
 from c2tracker.store.tables import PAGES, QUERY_RUNS, RUNS, now
-from c2tracker.store.values import classify_ip, normalize_port
+from c2tracker.store.values import classify_ip, column_text, normalize_port
 
 if TYPE_CHECKING:
     from c2tracker.store.store import Store
@@ -578,7 +578,13 @@ class RunHandle:
         reason: str | None = None,
         duration_s: float | None = None,
     ) -> None:
-        values = (QueryOutcome(outcome).value, reason, duration_s, to_micros(now()), query_run_id)
+        values = (
+            QueryOutcome(outcome).value,
+            column_text(reason),
+            duration_s,
+            to_micros(now()),
+            query_run_id,
+        )
 
         def record(cursor: Any) -> None:
             cursor.execute(self.store._sql.finish_query_run, values)

@@ -111,3 +111,13 @@ def _canonical_ipv4(text: str) -> int | None:
     if _LEADING_ZERO.search(text):
         return None
     return int.from_bytes(packed, "big")
+
+
+def column_text(value: str | None) -> str | None:
+    """Text from outside (scan data, API error bodies) as a text column of the store holds it:
+    NUL characters, which PostgreSQL text cannot hold, become U+FFFD. Without this a hostile
+    banner's organisation failed a whole finish, and an error body a whole collect. The
+    observations keep scan text as seen, escaped in their JSON."""
+    if value and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
