@@ -180,6 +180,18 @@ def test_unparsable_query_has_caret_and_position(tmp_path: Path) -> None:
     assert column >= len('    query: "') + 1
 
 
+def test_control_character_in_a_query_is_refused_with_its_place(tmp_path: Path) -> None:
+    # A YAML escape puts a NUL in the query: the engines refuse it, and so would PostgreSQL.
+    bad = GOOD.replace('query: http.title:"My C2 Login"', 'query: "http.title:My\\0C2"')
+    bad = bad.replace("tests:", "tests: []\nx_unused:").split("tests: []")[0] + "tests: []\n"
+    write(tmp_path, "c2/my-c2.yml", bad)
+
+    error = only_error(tmp_path)
+
+    assert "shodan query holds the control character U+0000 at offset 13" in str(error)
+    assert str(error).startswith(f"{tmp_path / 'c2/my-c2.yml'}:9:")
+
+
 def test_duplicate_query_in_a_rule(tmp_path: Path) -> None:
     text = GOOD.replace(
         "tests:",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,9 +364,25 @@ def _check_rule(
     return problems
 
 
+#: Control characters a query may not hold (tab, line feed and carriage return are
+#: whitespace to the parsers). A YAML escape such as ``"\0"`` puts them there by mistake; the
+#: engines refuse them and PostgreSQL text cannot hold NUL.
+_QUERY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _check_query(
     path: Path, node: yaml.Node, index: int, query: RuleQuery, text: str
 ) -> list[RuleError]:
+    control = _QUERY_CONTROL.search(query.query)
+    if control is not None:
+        scalar, _ = _node_at(node, ("queries", index, "query"))
+        return [
+            RuleError(
+                f"{query.engine.value} query holds the control character "
+                f"U+{ord(control.group()):04X} at offset {control.start()}",
+                location=_query_location(path, scalar, query.query, control.start(), text),
+            )
+        ]
     try:
         parse_query(query.engine, query.query)
     except QuerySyntaxError as exc:
