@@ -659,15 +659,21 @@ class _Settler:
         until = last_seen + window * MICROS_PER_DAY
         # lifecycle.is_expired, on integers: a check after the window closed.
         expired = when_us is not None and when_us > until
-        plain = honeypot is None and not expired and self._latest_run <= until
 
-        if plain and self._nothing_listed:
-            # lifecycle.derive_status's answer for a plain indicator inside its window, when
-            # no revocation or allowlist entry exists: nearly every indicator of a big run.
-            return Settled(until, False, score, _ACTIVE, None)
-        revoked = policy.revoked_reason(self.revoked, ip, rule_id) if self.revoked else None
-        allowed = policy.allowlisted(self.matcher, ip, asn)
-        if plain and revoked is None and allowed is None:
+        revoked = allowed = None
+        if not self._nothing_listed:
+            # Looked up only when some revocation or allowlist entry exists: with none, nearly
+            # every indicator of a big run is settled on the plain path below without them.
+            revoked = policy.revoked_reason(self.revoked, ip, rule_id) if self.revoked else None
+            allowed = policy.allowlisted(self.matcher, ip, asn)
+        if (
+            revoked is None
+            and allowed is None
+            and honeypot is None
+            and not expired
+            and self._latest_run <= until
+        ):
+            # lifecycle.derive_status's answer for a plain indicator inside its window.
             return Settled(until, False, score, _ACTIVE, None)
         status, reason = lifecycle.derive_status(
             lifecycle.StatusInputs(
