@@ -44,7 +44,8 @@ def register(app: typer.Typer) -> None:
         paths: Annotated[
             list[str],
             typer.Argument(
-                help="scan files or folders (Shodan/Censys JSON, JSONL, .gz); - = stdin"
+                metavar="PATH",
+                help="scan files or folders (Shodan/Censys JSON, JSONL, .gz); - = stdin",
             ),
         ],
         rules_dir: Annotated[

@@ -58,8 +58,12 @@ def register(app: typer.Typer) -> None:
 
 @query_app.command("parse")
 def parse_command(
-    engine: Annotated[str, typer.Argument(help="shodan, censys (CenQL) or censys-legacy")],
-    query: Annotated[str | None, typer.Argument(help="the query (quote it for the shell)")] = None,
+    engine: Annotated[
+        str, typer.Argument(metavar="ENGINE", help="shodan, censys (CenQL) or censys-legacy")
+    ],
+    query: Annotated[
+        str | None, typer.Argument(metavar="QUERY", help="the query (quote it for the shell)")
+    ] = None,
     file: Annotated[
         Path | None,
         typer.Option("--file", "-f", help="check a file: one query a line, '#' comments"),

@@ -193,7 +193,11 @@ def validate(
     ctx: typer.Context,
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="rule files or folders (default: the corpus)", show_default=False),
+        typer.Argument(
+            metavar="PATH",
+            help="rule files or folders (default: the corpus)",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Checks rule files: schema, ids, feed names, and that every query parses.
@@ -230,7 +234,7 @@ def validate(
 def test_rules(
     ctx: typer.Context,
     ids: Annotated[
-        list[str] | None, typer.Argument(metavar="[ID]...", help="rule ids (default: all)")
+        list[str] | None, typer.Argument(metavar="ID", help="rule ids (default: all)")
     ] = None,
     rules_dir: RulesDirOption = None,
     show_all: Annotated[bool, typer.Option("--all", help="list passing cases too")] = False,

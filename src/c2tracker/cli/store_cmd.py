@@ -74,7 +74,7 @@ def _parse_since(text: str | None) -> datetime | None:
 
 def lookup(
     ctx: typer.Context,
-    ips: Annotated[list[str], typer.Argument(help="IP addresses")],
+    ips: Annotated[list[str], typer.Argument(metavar="IP", help="IP addresses")],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per IP")] = False,
 ) -> None:
     """History and evidence of IPs; exit 1 when an IP is unknown."""
@@ -228,7 +228,7 @@ def runs(
 
 def revoke(
     ctx: typer.Context,
-    ip: Annotated[str, typer.Argument(help="IP to revoke")],
+    ip: Annotated[str, typer.Argument(metavar="IP", help="IP to revoke")],
     reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit log)")] = "",
     family: Annotated[str | None, typer.Option(help="rule id; default every family")] = None,
     undo: Annotated[bool, typer.Option("--undo", help="lift the revocation")] = False,
@@ -246,7 +246,9 @@ def revoke(
 
 def allow(
     ctx: typer.Context,
-    value: Annotated[str | None, typer.Argument(help="IP, CIDR or ASN (AS123)")] = None,
+    value: Annotated[
+        str | None, typer.Argument(metavar="VALUE", help="IP, CIDR or ASN (AS123)")
+    ] = None,
     reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit log)")] = "",
     remove: Annotated[bool, typer.Option("--remove", help="take it off the allowlist")] = False,
     show: Annotated[bool, typer.Option("--list", help="show the allowlist")] = False,
@@ -282,7 +284,9 @@ import_app = typer.Typer(help="Import indicators from other feeds.", no_args_is_
 @import_app.command("c2-tracker")
 def import_c2_tracker_cmd(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="a C2-Tracker data/ folder or git clone")],
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="a C2-Tracker data/ folder or git clone")
+    ],
     history: Annotated[bool, typer.Option("--history", help="one snapshot per commit")] = False,
     rules_dir: Annotated[Path | None, typer.Option("--rules", help="rule corpus")] = None,
 ) -> None:
