@@ -232,7 +232,7 @@ def test_nul_characters_in_scan_text_neither_fail_the_finish_nor_the_view(store:
         obs("45.0.0.3"),
         org="Evil\x00Corp",
         hostnames=("a\x00b.example",),
-        evidence={"http.title": "x\x00y"},
+        evidence={"http.title": "x\x00y", "http.html": 'var s = "\\u0000";'},
     )
     with store.begin_run(["scan"]) as handle:
         qrid = handle.start_query(CS.id, q.engine, q.query)
@@ -244,7 +244,7 @@ def test_nul_characters_in_scan_text_neither_fail_the_finish_nor_the_view(store:
     assert [i.org for i in history.indicators] == ["Evil\ufffdCorp"]
     assert history.indicators[0].hostnames == ("a\x00b.example",)  # a JSON list: kept as seen
     sighting = history.sightings[0]
-    assert (sighting.org, sighting.evidence) == ("Evil\x00Corp", {"http.title": "x\x00y"})
+    assert (sighting.org, sighting.evidence) == ("Evil\x00Corp", hostile.evidence)
 
     # An engine's error body is hostile text too: the query's reason keeps it, NUL replaced.
     with store.begin_run(["shodan"]) as handle:
@@ -255,7 +255,9 @@ def test_nul_characters_in_scan_text_neither_fail_the_finish_nor_the_view(store:
     with store._read.connect() as conn:
         org, evidence = conn.execute(text("SELECT org, evidence FROM observations")).one()
     if store.dialect == "postgresql":
-        assert org == "Evil\ufffdCorp" and evidence == {"http.title": "x\ufffdy"}
+        # Only the NUL is replaced: the quoted escape in the page's script stays as it was.
+        assert org == "Evil\ufffdCorp"
+        assert evidence == {"http.title": "x\ufffdy", "http.html": 'var s = "\\u0000";'}
     else:
         assert org.startswith("Evil")  # SQLite's text functions stop at the NUL
 

@@ -191,14 +191,14 @@ def _index_folded(bind: Any, watermarks: dict[int, int]) -> None:
         bind.execute(table.insert(), entries[start : start + 5000])
 
 
-def _view_sql(dialect: str, *, nul_safe: bool = False) -> str:
+def _view_sql(dialect: str, *, rows: str = "b.rows") -> str:
     """One row per observation, with its rule and engine: the shape the table had.
 
-    ``nul_safe`` (revision 0006): on PostgreSQL, the escaped NUL characters of hostile scan
-    text are read as U+FFFD, as PostgreSQL text cannot hold NUL and ``->>`` refused the row.
+    ``rows`` is the SQL expression of a batch's JSON text on PostgreSQL; later revisions (0006,
+    0007) pass one that reads the escaped NUL characters of hostile scan text as U+FFFD, as
+    PostgreSQL text cannot hold NUL and ``->>`` refused the row.
     """
     postgres = dialect == "postgresql"
-    rows = "replace(b.rows, '\\u0000', '\\ufffd')" if nul_safe else "b.rows"
 
     def text_of(i: int) -> str:
         return f"e.value->>{i}" if postgres else f"json_extract(e.value, '$[{i}]')"

@@ -33,9 +33,14 @@ def downgrade() -> None:
     _replace_view(nul_safe=False)
 
 
+# Every ``\\u0000`` of the JSON text replaced, including the one ending an escaped backslash
+# followed by "u0000" (scan text quoting a JavaScript escape): revision 0007 corrects that.
+NUL_AS_REPLACEMENT = "replace(b.rows, '\\u0000', '\\ufffd')"
+
+
 def _replace_view(*, nul_safe: bool) -> None:
     dialect = op.get_bind().dialect.name
     if dialect != "postgresql":
         return
     op.execute("DROP VIEW IF EXISTS observations")
-    op.execute(_batches._view_sql(dialect, nul_safe=nul_safe))
+    op.execute(_batches._view_sql(dialect, rows=NUL_AS_REPLACEMENT if nul_safe else "b.rows"))
