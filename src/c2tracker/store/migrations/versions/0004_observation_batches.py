@@ -191,6 +191,16 @@ def _index_folded(bind: Any, watermarks: dict[int, int]) -> None:
         bind.execute(table.insert(), entries[start : start + 5000])
 
 
+def _replace_postgres_view(rows: str) -> None:
+    """Defines the view again with ``rows`` as a batch's JSON text, on PostgreSQL only (the
+    revisions that change how the view reads hostile text; SQLite reads it as stored)."""
+    dialect = op.get_bind().dialect.name
+    if dialect != "postgresql":
+        return
+    op.execute("DROP VIEW IF EXISTS observations")
+    op.execute(_view_sql(dialect, rows=rows))
+
+
 def _view_sql(dialect: str, *, rows: str = "b.rows") -> str:
     """One row per observation, with its rule and engine: the shape the table had.
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import importlib
 
-from alembic import op
-
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -24,23 +22,14 @@ depends_on = None
 # a revision's file name starts with a digit.
 _batches = importlib.import_module("c2tracker.store.migrations.versions.0004_observation_batches")
 
-
-def upgrade() -> None:
-    _replace_view(nul_safe=True)
-
-
-def downgrade() -> None:
-    _replace_view(nul_safe=False)
-
-
 # Every ``\\u0000`` of the JSON text replaced, including the one ending an escaped backslash
 # followed by "u0000" (scan text quoting a JavaScript escape): revision 0007 corrects that.
 NUL_AS_REPLACEMENT = "replace(b.rows, '\\u0000', '\\ufffd')"
 
 
-def _replace_view(*, nul_safe: bool) -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect != "postgresql":
-        return
-    op.execute("DROP VIEW IF EXISTS observations")
-    op.execute(_batches._view_sql(dialect, rows=NUL_AS_REPLACEMENT if nul_safe else "b.rows"))
+def upgrade() -> None:
+    _batches._replace_postgres_view(NUL_AS_REPLACEMENT)
+
+
+def downgrade() -> None:
+    _batches._replace_postgres_view("b.rows")

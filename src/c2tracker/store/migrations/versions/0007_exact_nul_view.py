@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import importlib
 
-from alembic import op
-
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
@@ -37,16 +35,8 @@ EXACT_NUL_AS_REPLACEMENT = (
 
 
 def upgrade() -> None:
-    _replace_view(EXACT_NUL_AS_REPLACEMENT)
+    _batches._replace_postgres_view(EXACT_NUL_AS_REPLACEMENT)
 
 
 def downgrade() -> None:
-    _replace_view(_previous.NUL_AS_REPLACEMENT)
-
-
-def _replace_view(rows: str) -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect != "postgresql":
-        return
-    op.execute("DROP VIEW IF EXISTS observations")
-    op.execute(_batches._view_sql(dialect, rows=rows))
+    _batches._replace_postgres_view(_previous.NUL_AS_REPLACEMENT)
