@@ -10,8 +10,10 @@ only ever shown redacted.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +174,16 @@ def _default_config_path(environ: Mapping[str, str]) -> Path | None:
         return Path(named)
     local = Path("c2tracker.toml")
     return local if local.is_file() else None
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``30m``, ``12h``, ``7d``, ``2w`` → a timedelta; None when the text is not a whole number
+    and one unit letter (s, m, h, d, w), so each caller can name its own option in the error."""
+    match = _DURATION.match(text)
+    if match is None:
+        return None
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])

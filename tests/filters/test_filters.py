@@ -51,9 +51,12 @@ def test_allow_values() -> None:
     assert parse_allow_value("45.1.2.7/24").value == "45.1.2.0/24"
     assert parse_allow_value("as13335").value == "AS13335"
     assert parse_allow_value("::ffff:45.1.2.3").value == "45.1.2.3"
+    assert parse_allow_value("AS4294967295").value == "AS4294967295"
     for bad in ("example.com", "AS12x", "45.1.2.3/40", "010.1.1.1"):
         with pytest.raises(StoreError):
             parse_allow_value(bad)
+    with pytest.raises(StoreError, match="'AS4294967296': expected AS followed by a number up to"):
+        parse_allow_value("AS4294967296")
 
 
 def test_allow_matcher() -> None:

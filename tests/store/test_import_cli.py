@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from c2tracker.cli import app
+from c2tracker.errors import StoreError
 from c2tracker.model import IndicatorStatus
 from c2tracker.rules import load_rules
 from c2tracker.store import Store
@@ -93,7 +94,6 @@ def test_folder_import_and_errors(store: Store, history: Path, tmp_path: Path) -
     rules = [r for r in load_rules() if r.id in ("cobalt-strike", "sliver")]
     report = import_c2_tracker(store, history / "data", rules)
     assert report.snapshots == 1 and report.observations == 2
-    from c2tracker.errors import StoreError
 
     with pytest.raises(StoreError, match="not a C2-Tracker data folder"):
         import_c2_tracker(store, tmp_path, rules)
@@ -131,6 +131,27 @@ def test_cli_lookup_indicators_runs(cli, store: Store) -> None:  # type: ignore[
     assert json.loads(cli("runs", "--json").stdout)["status"] == "ok"
 
 
+def test_cli_indicators_since_a_date_a_time_or_a_span_back(cli, store: Store) -> None:  # type: ignore[no-untyped-def]
+    now = datetime.now(UTC)
+    run(store, now, [obs("45.1.1.1", when=now - timedelta(days=10))], rules=RULES)
+    run(store, now, [obs("45.2.2.2", when=now - timedelta(hours=2))], rules=RULES)
+
+    def since(value: str) -> list[str]:
+        result = cli("indicators", "--since", value, "--json")
+        assert result.exit_code == 0, result.output
+        return sorted(json.loads(line)["ip"] for line in result.stdout.splitlines())
+
+    assert since("3h") == ["45.2.2.2"]
+    assert since("2w") == ["45.1.1.1", "45.2.2.2"]
+    assert since((now - timedelta(days=5)).date().isoformat()) == ["45.2.2.2"]
+    assert since((now - timedelta(hours=1)).isoformat()) == []
+
+    refused = cli("indicators", "--since", "yesterday")  # exit 2 through main(): see below
+    assert isinstance(refused.exception, StoreError)
+    assert "--since 'yesterday'" in str(refused.exception)
+    assert "span back from now like 12h" in str(refused.exception)
+
+
 def test_cli_revoke_and_allow(cli, store: Store) -> None:  # type: ignore[no-untyped-def]
     run(store, T0, [obs("45.1.1.1"), obs("45.2.2.2")], rules=RULES)
     assert cli("revoke", "45.1.1.1", "--reason", "FP").exit_code == 0
@@ -156,6 +177,7 @@ def test_cli_user_errors_exit_2_without_traceback(store_url: str, store: Store) 
         ["revoke", "010.1.1.1", "--reason", "x"],
         ["allow", "nope", "--reason", "x"],
         ["revoke", "45.1.1.1"],
+        ["indicators", "--since", "yesterday"],
     ):
         result = subprocess.run([str(exe), *args], capture_output=True, text=True, env=env)
         assert result.returncode == 2, result

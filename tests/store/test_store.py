@@ -49,6 +49,9 @@ def test_asn_spellings_are_stored_in_one_form(store: Store) -> None:
         "45.9.0.4": "AS013335",  # a leading zero is not the canonical form
         "45.9.0.5": "AS\u0661\u0663",  # Arabic-Indic digits: not the fast path, still an ASN
         "45.9.0.6": "AS-13335",  # not an ASN
+        "45.9.0.7": "AS4294967295",  # the largest 32-bit ASN, ten digits
+        "45.9.0.8": "AS4294967296",  # beyond 32 bits: not an ASN
+        "45.9.0.9": "AS9999999999",  # ten digits too, still beyond
     }
     run(store, T0, [obs(ip, asn=asn) for ip, asn in spellings.items()])
     stored = {ip: store.lookup(ip).sightings[0].asn for ip in spellings}
@@ -59,6 +62,9 @@ def test_asn_spellings_are_stored_in_one_form(store: Store) -> None:
         "45.9.0.4": "AS13335",
         "45.9.0.5": "AS13",
         "45.9.0.6": None,
+        "45.9.0.7": "AS4294967295",
+        "45.9.0.8": None,
+        "45.9.0.9": None,
     }
     assert one(store, "45.9.0.2").asn == "AS13335"
 

@@ -22,6 +22,7 @@ from rich.table import Table
 from c2tracker.cli import err_console, fail, get_state, out_console
 from c2tracker.errors import StoreError
 from c2tracker.model import IndicatorStatus
+from c2tracker.settings import parse_duration
 from c2tracker.store import Store
 from c2tracker.textsafety import for_terminal_line
 
@@ -63,12 +64,21 @@ def _actor(actor: str | None) -> str:
 
 
 def _parse_since(text: str | None) -> datetime | None:
+    """An ISO date or time (UTC unless it says otherwise), or a span back from now (``7d``)."""
     if text is None:
         return None
+
+    span = parse_duration(text)
+    if span is not None:
+        return datetime.now(UTC) - span
+
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise StoreError(f"--since {text!r}: expected a date like 2026-01-31") from None
+        raise StoreError(
+            f"--since {text!r}: expected a date like 2026-01-31, a time like "
+            "2026-01-31T12:00Z, or a span back from now like 12h, 7d or 2w"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -139,7 +149,10 @@ def indicators(
     family: Annotated[str | None, typer.Option(help="rule id, family name or feed name")] = None,
     category: Annotated[str | None, typer.Option(help="c2, malware, tool or botnet")] = None,
     status: Annotated[str | None, typer.Option(help="active, expired, revoked, honeypot…")] = None,
-    since: Annotated[str | None, typer.Option(help="last seen on or after (ISO date)")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="last seen on or after: an ISO date or time, or a span back (7d, 12h)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
 ) -> None:
     """Lists indicators."""
@@ -149,9 +162,11 @@ def indicators(
         )
     if category is not None and category not in {"c2", "malware", "tool", "botnet"}:
         raise fail(f"unknown category {category!r}: one of c2, malware, tool, botnet")
+    seen_since = _parse_since(since)
+
     with _open(ctx) as store:
         found = store.iter_indicators(
-            status=status, category=category, family=family, since=_parse_since(since)
+            status=status, category=category, family=family, since=seen_since
         )
         if as_json:
             for ind in found:

@@ -16,6 +16,7 @@ from c2tracker.errors import StoreError
 from c2tracker.store.values import normalize_ip
 
 _ASN = re.compile(r"^(?:AS)?(\d{1,10})$", re.IGNORECASE)
+_ASN_MAX = 4_294_967_295  # ASNs are 32-bit (RFC 6793)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +41,12 @@ def parse_allow_value(text: str) -> AllowValue:
             raise StoreError(f"not a usable CIDR {raw!r}: {exc}") from None
         return AllowValue("cidr", str(network))
     if raw[:2].upper() == "AS":
-        match = _ASN.match(raw)
-        if match is None:
-            raise StoreError(f"not a usable ASN {raw!r}: expected AS followed by digits")
-        return AllowValue("asn", normalize_asn(raw) or "")
+        asn = normalize_asn(raw)
+        if asn is None:
+            raise StoreError(
+                f"not a usable ASN {raw!r}: expected AS followed by a number up to {_ASN_MAX}"
+            )
+        return AllowValue("asn", asn)
     try:
         return AllowValue("ip", normalize_ip(raw))
     except StoreError as exc:
@@ -57,7 +60,9 @@ def normalize_asn(value: str | int | None) -> str | None:
     if value is None:
         return None
     match = _ASN.match(str(value).strip())
-    return f"AS{int(match.group(1))}" if match else None
+    if match is None or int(match.group(1)) > _ASN_MAX:
+        return None
+    return f"AS{int(match.group(1))}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ the publisher; tests inject their own job function.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,14 +23,12 @@ from typing import Any
 from croniter import croniter
 
 from c2tracker.errors import C2TrackerError, ConfigError, RunLocked
-from c2tracker.settings import Settings
+from c2tracker.settings import Settings, parse_duration
 
 logger = logging.getLogger(__name__)
 
 Job = Callable[[], None]
 
-_INTERVAL = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 #: Shortest interval accepted for ``--collect-every``: live engines bill per query.
 MIN_INTERVAL = timedelta(minutes=1)
@@ -44,10 +41,9 @@ def parse_interval(text: str) -> timedelta:
         ConfigError: the text is not a positive number and one unit letter, or is below
             :data:`MIN_INTERVAL`.
     """
-    match = _INTERVAL.match(text)
-    if match is None:
+    interval = parse_duration(text)
+    if interval is None:
         raise ConfigError(f"--collect-every: expected a number and a unit (s/m/h/d/w): {text!r}")
-    interval = timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
     if interval < MIN_INTERVAL:
         raise ConfigError(f"--collect-every: shortest interval is 1m, got {text!r}")
     return interval

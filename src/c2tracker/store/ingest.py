@@ -99,8 +99,9 @@ ROW_DROP_REASON = ROW_COLUMNS.index("drop_reason")
 #: (:func:`_bulk_collector_threshold`).
 BULK_GC_THRESHOLD = 100_000
 
-#: An ASN written as the store writes it (what ``normalize_asn`` gives back unchanged).
-_CANONICAL_ASN = re.compile(r"AS[1-9][0-9]{0,9}").fullmatch
+#: An ASN written as the store writes it, up to nine digits so always within 32 bits (what
+#: ``normalize_asn`` gives back unchanged).
+_CANONICAL_ASN = re.compile(r"AS[1-9][0-9]{0,8}").fullmatch
 
 #: Entries kept in a handle's address and ASN caches before they are emptied.
 _CACHE_LIMIT = 1 << 18
