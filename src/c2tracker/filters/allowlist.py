@@ -60,9 +60,11 @@ def normalize_asn(value: str | int | None) -> str | None:
     if value is None:
         return None
     match = _ASN.match(str(value).strip())
-    if match is None or int(match.group(1)) > _ASN_MAX:
+    if match is None:
         return None
-    return f"AS{int(match.group(1))}"
+
+    number = int(match.group(1))
+    return f"AS{number}" if number <= _ASN_MAX else None
 
 
 @dataclass(frozen=True, slots=True)
